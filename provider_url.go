@@ -1,0 +1,220 @@
+package gormkit
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// target is a parsed connection URL: the dialect, the DSN its driver wants,
+// a redacted form for messages, and the password to scrub from driver errors.
+type target struct {
+	dialect  Dialect
+	dsn      string
+	redacted string
+	password string
+	// sqlite only
+	sqlitePath   string
+	sqliteMemory bool
+	sqliteQuery  url.Values
+}
+
+// inferDialect maps a URL scheme to a dialect; an empty scheme or a path
+// means SQLite.
+func inferDialect(raw string) (Dialect, error) {
+	lower := strings.ToLower(raw)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		return Postgres, nil
+	case strings.HasPrefix(lower, "mysql://"), strings.HasPrefix(lower, "mariadb://"):
+		return MySQL, nil
+	case strings.HasPrefix(lower, "libsql:"), strings.HasPrefix(lower, "http:"), strings.HasPrefix(lower, "https:"),
+		strings.HasPrefix(lower, "ws:"), strings.HasPrefix(lower, "wss:"):
+		return "", fmt.Errorf("remote libSQL/Turso URLs are not supported; use a local SQLite file (file:app.db), PostgreSQL or MySQL")
+	case strings.HasPrefix(lower, "file:"), strings.HasPrefix(lower, "sqlite:"), lower == ":memory:":
+		return SQLite, nil
+	}
+	if i := strings.Index(raw, "://"); i > 0 {
+		return "", fmt.Errorf("unknown URL scheme %q (want postgres://, mysql://, file: or sqlite:)", redactString(raw[:i]))
+	}
+	if raw == "" {
+		return "", fmt.Errorf("URL is empty")
+	}
+	return SQLite, nil
+}
+
+// parseTarget parses raw for dialect d. Errors never contain the password.
+func parseTarget(raw string, d Dialect) (*target, error) {
+	switch d {
+	case SQLite:
+		return parseSQLite(raw)
+	case Postgres:
+		return parsePostgres(raw)
+	case MySQL:
+		return parseMySQL(raw)
+	}
+	return nil, fmt.Errorf("unknown dialect %q (want sqlite, postgres or mysql)", d)
+}
+
+func parseSQLite(raw string) (*target, error) {
+	rest := raw
+	for _, prefix := range []string{"sqlite://", "sqlite:", "file://", "file:"} {
+		if len(rest) >= len(prefix) && strings.EqualFold(rest[:len(prefix)], prefix) {
+			rest = rest[len(prefix):]
+			break
+		}
+	}
+	path, rawQuery, _ := strings.Cut(rest, "?")
+	query, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("invalid SQLite query parameters: %v", err)
+	}
+	memory := path == ":memory:" || path == "" || query.Get("mode") == "memory"
+	if path == "" && rawQuery == "" {
+		return nil, fmt.Errorf("SQLite URL has no path (use file:app.db or :memory:)")
+	}
+	return &target{dialect: SQLite, redacted: raw, sqlitePath: path, sqliteMemory: memory, sqliteQuery: query}, nil
+}
+
+func parsePostgres(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid PostgreSQL URL: %s", scrub(err.Error(), passwordOf(raw)))
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return nil, fmt.Errorf("PostgreSQL URL must start with postgres:// or postgresql://")
+	}
+	pw, _ := u.User.Password()
+	return &target{dialect: Postgres, dsn: raw, redacted: u.Redacted(), password: pw}, nil
+}
+
+// parseMySQL converts mysql://user:pass@host:port/db?params into a
+// go-sql-driver/mysql DSN with parseTime, UTC and utf8mb4 forced.
+func parseMySQL(raw string) (*target, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("invalid MySQL URL: %s", scrub(err.Error(), passwordOf(raw)))
+	}
+	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
+		return nil, fmt.Errorf("MySQL URL must start with mysql://")
+	}
+	cfg := mysql.NewConfig()
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.Net = "tcp"
+	host, port := u.Hostname(), u.Port()
+	if host == "" {
+		return nil, fmt.Errorf("MySQL URL has no host")
+	}
+	if port == "" {
+		port = "3306"
+	} else if _, err := strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("MySQL URL has an invalid port")
+	}
+	cfg.Addr = net.JoinHostPort(host, port)
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.Collation = "utf8mb4_unicode_ci"
+	cfg.Params = map[string]string{}
+	for k, vs := range u.Query() {
+		if len(vs) == 0 {
+			continue
+		}
+		if err := applyMySQLParam(cfg, k, vs[len(vs)-1]); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := cfg.Params["charset"]; !ok {
+		cfg.Params["charset"] = "utf8mb4"
+	}
+	return &target{dialect: MySQL, dsn: cfg.FormatDSN(), redacted: u.Redacted(), password: cfg.Passwd}, nil
+}
+
+// applyMySQLParam maps the few driver options users set in a URL; any other
+// parameter is sent to the server as a session variable, as the driver does.
+func applyMySQLParam(cfg *mysql.Config, k, v string) error {
+	boolParam := func(dst *bool) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("MySQL URL parameter %s must be true or false", k)
+		}
+		*dst = b
+		return nil
+	}
+	durationParam := func(dst *time.Duration) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("MySQL URL parameter %s must be a duration such as 5s", k)
+		}
+		*dst = d
+		return nil
+	}
+	switch k {
+	case "parseTime", "loc":
+		return nil // always true / UTC: gormkit stores UTC times
+	case "tls":
+		cfg.TLSConfig = v
+	case "interpolateParams":
+		return boolParam(&cfg.InterpolateParams)
+	case "timeout":
+		return durationParam(&cfg.Timeout)
+	case "readTimeout":
+		return durationParam(&cfg.ReadTimeout)
+	case "writeTimeout":
+		return durationParam(&cfg.WriteTimeout)
+	case "collation":
+		cfg.Collation = v
+	case "multiStatements":
+		return boolParam(&cfg.MultiStatements)
+	default:
+		cfg.Params[k] = v
+	}
+	return nil
+}
+
+func passwordOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		pw, _ := u.User.Password()
+		return pw
+	}
+	// An unparsable URL: take what sits between the first ':' after the
+	// scheme and the last '@', which is where a password would be.
+	rest := raw
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	if colon := strings.Index(rest[:at], ":"); colon >= 0 {
+		return rest[colon+1 : at]
+	}
+	return ""
+}
+
+// scrub replaces every occurrence of secret in s.
+func scrub(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, secret, "xxxxx")
+	if esc := url.QueryEscape(secret); esc != secret {
+		s = strings.ReplaceAll(s, esc, "xxxxx")
+	}
+	if esc := url.PathEscape(secret); esc != secret {
+		s = strings.ReplaceAll(s, esc, "xxxxx")
+	}
+	return s
+}
+
+// redactString removes a password from anything that looks like a URL.
+func redactString(raw string) string {
+	return scrub(raw, passwordOf(raw))
+}
