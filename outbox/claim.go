@@ -1,0 +1,223 @@
+package outbox
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gormkit/gormkit/internal/dialect"
+	"github.com/gormkit/gormkit/internal/ids"
+	"github.com/gormkit/gormkit/models"
+)
+
+// Batch is the result of one Claim.
+type Batch struct {
+	// Token is the claim token shared by every message of the batch.
+	Token string
+	// LockedUntil is the end of the lease.
+	LockedUntil time.Time
+	// Messages are the claimed messages, oldest available_at first.
+	Messages []Message
+	// DeadLettered are the IDs of messages the claim found with their
+	// attempts used up and their last lease expired (a worker died during
+	// the last attempt); the claim dead-lettered them instead of running
+	// them again.
+	DeadLettered []string
+}
+
+// IDs returns the IDs of the claimed messages.
+func (b Batch) IDs() []string {
+	out := make([]string, len(b.Messages))
+	for i, m := range b.Messages {
+		out[i] = m.ID
+	}
+	return out
+}
+
+// reasonLeaseExpired is the last_error of a message dead-lettered by a
+// claim because its last attempt never reported back.
+const reasonLeaseExpired = "outbox: the lease of the last attempt expired without a write-back"
+
+// claimParams are the values one claim binds.
+type claimParams struct {
+	now         time.Time
+	lockedUntil time.Time
+	token       string
+	limit       int
+}
+
+// dialectSQL is what differs between dialects; the state machine around it
+// is shared. Implementations live in dialect_<name>.go.
+type dialectSQL interface {
+	// claim selects up to p.limit claimable messages, oldest first, and
+	// claims them (or dead-letters the exhausted ones) atomically.
+	claim(ctx context.Context, o *Outbox, p claimParams) ([]claimedRow, error)
+	// purgeSQL deletes up to a limit of the rows purgeWhere selects; it
+	// binds purgeWhere's values, then the limit.
+	purgeSQL(table string) string
+}
+
+func sqlFor(d dialect.Name) dialectSQL {
+	switch d {
+	case dialect.Postgres:
+		return postgresSQL{}
+	case dialect.MySQL:
+		return mysqlSQL{}
+	}
+	return sqliteSQL{}
+}
+
+// Claim claims up to limit pending messages that are available (available_at
+// <= now) and not leased (locked_until absent or <= now), oldest
+// available_at first, in one atomic step: each gets attempts + 1,
+// locked_until = now + lease and the batch's fresh claim token. Messages
+// whose attempts are used up are dead-lettered instead (Batch.DeadLettered).
+// Competing workers never receive the same message while its lease holds.
+func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration) (Batch, error) {
+	if limit < 1 {
+		return Batch{}, invalid("claim limit is %d, want at least 1", limit)
+	}
+	if lease <= 0 {
+		return Batch{}, invalid("lease is %v, want a positive duration", lease)
+	}
+	now := o.now()
+	p := claimParams{now: now, lockedUntil: models.UTC(now.Add(lease)), token: ids.Token(), limit: limit}
+	rows, err := o.sql.claim(ctx, o, p)
+	if err != nil {
+		return Batch{}, fmt.Errorf("outbox: claim: %w", err)
+	}
+	b := Batch{Token: p.token, LockedUntil: p.lockedUntil, Messages: make([]Message, 0, len(rows))}
+	for _, r := range rows {
+		if r.status == StatusDeadLettered {
+			b.DeadLettered = append(b.DeadLettered, r.msg.ID)
+			continue
+		}
+		r.msg.ClaimToken, r.msg.LockedUntil = p.token, p.lockedUntil
+		b.Messages = append(b.Messages, r.msg)
+	}
+	// RETURNING gives no order; handlers see the claim order.
+	slices.SortFunc(b.Messages, func(a, b Message) int {
+		if c := a.AvailableAt.Compare(b.AvailableAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return b, nil
+}
+
+// claimableWhere selects claimable rows. It binds: status pending, now, now.
+const claimableWhere = "status = ? AND available_at <= ? AND (locked_until IS NULL OR locked_until <= ?)"
+
+func claimableArgs(p claimParams) []any { return []any{StatusPending, p.now, p.now} }
+
+// claimSet is the SET clause of a claim. A row whose attempts are used up
+// is dead-lettered instead of claimed. MySQL evaluates assignments left to
+// right with the new values, so columns the conditions read (locked_until,
+// attempts) are assigned after the conditions that read them.
+// It binds: dead_lettered status, now, reason, now, locked until, token, now.
+const claimSet = `status = CASE WHEN attempts >= max_attempts THEN ? ELSE status END,
+ dead_lettered_at = CASE WHEN attempts >= max_attempts THEN ? ELSE dead_lettered_at END,
+ last_error = CASE WHEN attempts >= max_attempts AND locked_until IS NOT NULL THEN ? ELSE last_error END,
+ locked_until = CASE WHEN attempts >= max_attempts THEN NULL ELSE ? END,
+ claim_token = CASE WHEN attempts >= max_attempts THEN NULL ELSE ? END,
+ updated_at = ?,
+ attempts = CASE WHEN attempts >= max_attempts THEN attempts ELSE attempts + 1 END`
+
+func claimSetArgs(p claimParams) []any {
+	return []any{StatusDeadLettered, p.now, reasonLeaseExpired, p.lockedUntil, p.token, p.now}
+}
+
+// claimColumns are the columns a claim reads back, in scanRow's order.
+var claimColumns = []string{"id", "kind", "name", "payload", "headers", "status", "attempts", "max_attempts", "available_at", "created_at"}
+
+func columnList(prefix string) string {
+	var b strings.Builder
+	for i, c := range claimColumns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(prefix)
+		b.WriteString(c)
+	}
+	return b.String()
+}
+
+// claimedRow is a row read by a claim.
+type claimedRow struct {
+	msg    Message
+	status string
+}
+
+// scanClaimed reads claimColumns rows.
+func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
+	defer rows.Close()
+	var out []claimedRow
+	for rows.Next() {
+		var (
+			r                  claimedRow
+			payload, headers   models.JSON
+			available, created dbTime
+		)
+		if err := rows.Scan(&r.msg.ID, &r.msg.Kind, &r.msg.Name, &payload, &headers, &r.status,
+			&r.msg.Attempt, &r.msg.MaxAttempts, &available, &created); err != nil {
+			return nil, err
+		}
+		r.msg.Payload = json.RawMessage(payload)
+		r.msg.AvailableAt, r.msg.CreatedAt = available.t, created.t
+		if len(headers) > 0 && string(headers) != "null" {
+			if err := json.Unmarshal(headers, &r.msg.Headers); err != nil {
+				r.msg.headerErr = fmt.Errorf("outbox: headers of message %s are not a JSON object of strings: %w", r.msg.ID, err)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// dbTime scans a time column from any driver: time.Time from PostgreSQL
+// and MySQL, and from SQLite the text the driver wrote when it does not
+// convert it itself (RETURNING and aggregate columns carry no declared type).
+type dbTime struct {
+	t     time.Time
+	valid bool
+}
+
+// sqliteTimeLayouts are the layouts SQLite drivers write times in.
+var sqliteTimeLayouts = []string{
+	"2006-01-02 15:04:05.999999999-07:00",
+	"2006-01-02T15:04:05.999999999-07:00",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02T15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+}
+
+// Scan implements sql.Scanner.
+func (d *dbTime) Scan(src any) error {
+	var s string
+	switch v := src.(type) {
+	case nil:
+		*d = dbTime{}
+		return nil
+	case time.Time:
+		*d = dbTime{t: v.UTC(), valid: true}
+		return nil
+	case string:
+		s = v
+	case []byte:
+		s = string(v)
+	default:
+		return fmt.Errorf("outbox: cannot scan %T as a time", src)
+	}
+	for _, layout := range sqliteTimeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			*d = dbTime{t: t.UTC(), valid: true}
+			return nil
+		}
+	}
+	return fmt.Errorf("outbox: cannot parse time %q", s)
+}
