@@ -321,4 +321,3 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
-
