@@ -54,7 +54,7 @@ _servers_free_port() {
 
 _servers_fail() {
 	echo "servers: $1 did not start; last lines of $2:" >&2
-	tail -n 30 "$2" >&2 || true
+	tail -n 30 "$2" >&2 2>/dev/null || true
 	exit 1
 }
 
@@ -91,7 +91,8 @@ servers_start() {
 
 	# Hold a lock from picking the ports until both servers listen, so that
 	# concurrent invocations don't pick the same ports.
-	exec 9>"${TMPDIR:-/tmp}/gormkit-servers.lock"
+	local lock="${TMPDIR:-/tmp}/gormkit-servers.lock"
+	{ exec 9>>"$lock"; } 2>/dev/null || exec 9<"$lock" # another user's lock file
 	flock -w "$SERVERS_TIMEOUT" 9 || { echo "servers: timed out waiting for port lock" >&2; exit 1; }
 
 	pgport=$(_servers_free_port 55432) || exit 1
@@ -113,7 +114,7 @@ servers_start() {
 		--pid-file="$SERVERS_DIR/my/pid" --log-error="$SERVERS_DIR/my/log" \
 		--skip-log-bin --innodb-flush-log-at-trx-commit=0 --max-connections=300 \
 		--character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci \
-		</dev/null >/dev/null 2>&1 9>&- &
+		</dev/null >>"$SERVERS_DIR/my/log" 2>&1 9>&- &
 	echo $! >"$SERVERS_DIR/my/bgpid"
 	for ((i = 0; ; i++)); do
 		mariadb-admin --no-defaults -uroot -S "$SERVERS_DIR/my/sock" ping >/dev/null 2>&1 && break
