@@ -39,6 +39,7 @@ type options struct {
 	enqueueOps int // transactional enqueue, per run
 	idemOps    int // idempotency, per run
 	workers    int // concurrent callers in the enqueue and idempotency scenarios
+	drainLoops int // concurrent claim loops of gormkit and the hand-written drain
 	only       map[string]bool
 	quick      bool
 	cpuprofile string
@@ -56,6 +57,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.enqueueOps, "enqueue-ops", 4000, "transactions per run in the enqueue scenarios")
 	fs.IntVar(&o.idemOps, "idempotency-ops", 2000, "requests per run in the idempotency scenario")
 	fs.IntVar(&o.workers, "workers", 4, "concurrent callers in the enqueue and idempotency scenarios")
+	fs.IntVar(&o.drainLoops, "relays", 4, "concurrent claim loops (Relay.DrainOnce goroutines) of gormkit and the hand-written drain loop")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: small counts and one timed run unless -runs is given")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
@@ -92,8 +94,8 @@ func parseFlags(args []string) (*options, error) {
 			o.only[s] = true
 		}
 	}
-	if o.runs < 1 || o.messages < 1 || o.enqueueOps < 1 || o.idemOps < 1 || o.workers < 1 {
-		return nil, fmt.Errorf("-runs, -messages, -enqueue-ops, -idempotency-ops and -workers must be positive")
+	if o.runs < 1 || o.messages < 1 || o.enqueueOps < 1 || o.idemOps < 1 || o.workers < 1 || o.drainLoops < 1 {
+		return nil, fmt.Errorf("-runs, -messages, -enqueue-ops, -idempotency-ops, -workers and -relays must be positive")
 	}
 	return o, nil
 }
@@ -143,7 +145,7 @@ func run(o *options, out io.Writer) error {
 		defer pprof.StopCPUProfile()
 	}
 
-	b := &bench{o: o, env: env, out: out,
+	b := &bench{o: o, env: env, out: out, riverState: &riverPeer{}, watermillState: &watermillPeer{},
 		machine: fmt.Sprintf("%d cores (runtime.NumCPU), %s %s/%s", runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)}
 	fmt.Fprintf(out, "# gormkit bench\n\n%s. Runs per contender: %d (median reported, warm-up excluded).\n", b.machine, o.runs)
 	fmt.Fprintf(out, "Postgres: %s. MySQL/MariaDB: %s.\n", orUnset(env.pgVersion, "POSTGRES_DB_URL"), orUnset(env.myVersion, "MYSQL_DB_URL"))
@@ -187,6 +189,9 @@ type bench struct {
 	out     io.Writer
 	machine string
 	sum     summary
+
+	riverState     *riverPeer
+	watermillState *watermillPeer
 }
 
 func (b *bench) logf(format string, args ...any) {
