@@ -224,4 +224,3 @@ func expectStdCount(ctx context.Context, db *sql.DB, query string, want int) err
 	}
 	return nil
 }
-

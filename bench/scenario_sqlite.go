@@ -18,7 +18,9 @@ const (
 // file with the pure-Go default driver and with the cgo driver.
 func (b *bench) sqliteDrivers(ctx context.Context) error {
 	pure := func(label string) dbSpec { return dbSpec{dialect: gormkit.SQLite, label: label + "_pure"} }
-	cgo := func(label string) dbSpec { return dbSpec{dialect: gormkit.SQLite, driver: sqlitecgo.Driver, label: label + "_cgo"} }
+	cgo := func(label string) dbSpec {
+		return dbSpec{dialect: gormkit.SQLite, driver: sqlitecgo.Driver, label: label + "_cgo"}
+	}
 
 	enq := &table{title: "5. SQLite drivers — transactional enqueue (insert + outbox.EnqueueTx)", metric: cost, refs: []string{sqlitePure}, env: "SQLite file, WAL, immediate transactions"}
 	n := b.o.enqueueOps
