@@ -3,8 +3,8 @@ package gormkit
 import (
 	"context"
 	"database/sql"
-	"net/url"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"time"
