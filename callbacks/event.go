@@ -37,7 +37,8 @@ type QueryEvent struct {
 	// Params holds the parameter values only when the plugin was built with
 	// WithParamValues; otherwise nil, so secrets never reach a log.
 	Params []any
-	// RowsAffected is the rows written, or returned by a query.
+	// RowsAffected is the rows written, or returned by a query; -1 for
+	// Row/Rows, whose caller reads the rows after the statement.
 	RowsAffected int64
 	// Duration is the time from the before to the after callback.
 	Duration time.Duration
