@@ -1,6 +1,7 @@
 package gormkit
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -78,16 +79,38 @@ func parseSQLite(raw string) (*target, error) {
 	if path == "" && rawQuery == "" {
 		return nil, fmt.Errorf("SQLite URL has no path (use file:app.db or :memory:)")
 	}
-	return &target{dialect: SQLite, redacted: raw, sqlitePath: path, sqliteMemory: memory, sqliteQuery: query}, nil
+	pw := mistakenPassword(rest)
+	return &target{dialect: SQLite, redacted: scrub(raw, pw), password: pw, sqlitePath: path, sqliteMemory: memory, sqliteQuery: query}, nil
+}
+
+// mistakenPassword returns what would be the password if a server URL that
+// lost its scheme ("user:pw@host/db", "postgres//user:pw@host") was taken
+// for a SQLite path, so that messages about the path do not print it.
+// SQLite itself has no credentials.
+func mistakenPassword(rest string) string {
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return ""
+	}
+	userinfo := rest[:at]
+	// Skip what is left of a scheme ("postgres//") before the user name.
+	if i := strings.Index(userinfo, "//"); i >= 0 && !strings.Contains(userinfo[:i], ":") {
+		userinfo = userinfo[i+2:]
+	}
+	_, pw, _ := strings.Cut(userinfo, ":")
+	return pw
 }
 
 func parsePostgres(raw string) (*target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid PostgreSQL URL: %s", scrub(err.Error(), passwordOf(raw)))
+		return nil, fmt.Errorf("invalid PostgreSQL URL: %s", urlParseReason(err))
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return nil, fmt.Errorf("PostgreSQL URL must start with postgres:// or postgresql://")
+	}
+	if err := checkUserinfoEnd(raw); err != nil {
+		return nil, fmt.Errorf("invalid PostgreSQL URL: %w", err)
 	}
 	pw, _ := u.User.Password()
 	return &target{dialect: Postgres, dsn: raw, redacted: u.Redacted(), password: pw}, nil
@@ -98,10 +121,13 @@ func parsePostgres(raw string) (*target, error) {
 func parseMySQL(raw string) (*target, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("invalid MySQL URL: %s", scrub(err.Error(), passwordOf(raw)))
+		return nil, fmt.Errorf("invalid MySQL URL: %s", urlParseReason(err))
 	}
 	if u.Scheme != "mysql" && u.Scheme != "mariadb" {
 		return nil, fmt.Errorf("MySQL URL must start with mysql://")
+	}
+	if err := checkUserinfoEnd(raw); err != nil {
+		return nil, fmt.Errorf("invalid MySQL URL: %w", err)
 	}
 	cfg := mysql.NewConfig()
 	cfg.User = u.User.Username()
@@ -174,6 +200,36 @@ func applyMySQLParam(cfg *mysql.Config, k, v string) error {
 		return boolParam(&cfg.MultiStatements)
 	default:
 		cfg.Params[k] = v
+	}
+	return nil
+}
+
+// urlParseReason says why url.Parse rejected a URL without quoting the URL
+// or any part of it: the quoted part may be a piece of a password that the
+// parser split in the wrong place (e.g. at an unescaped '/' or '#'), escaped
+// so that scrubbing would not find it.
+func urlParseReason(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	msg, _, _ := strings.Cut(err.Error(), `"`)
+	msg = strings.TrimSpace(strings.TrimPrefix(msg, "net/url: "))
+	return msg + " (percent-encode special characters in the user name and password)"
+}
+
+// checkUserinfoEnd rejects a URL with an '@' after its host. The host ends
+// at the first '/', '?' or '#', so a password holding one of those unescaped
+// followed by '@' is cut there: the driver would log in with the wrong
+// password and the password's tail would show as the path, query or
+// fragment in messages.
+func checkUserinfoEnd(raw string) error {
+	_, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return nil
+	}
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 && strings.Contains(rest[end:], "@") {
+		return errors.New("'@' after the host (percent-encode '@', '/', '?' and '#' in the user name and password)")
 	}
 	return nil
 }
