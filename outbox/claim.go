@@ -59,6 +59,9 @@ type dialectSQL interface {
 	// purgeSQL deletes up to a limit of the rows purgeWhere selects; it
 	// binds purgeWhere's values, then the limit.
 	purgeSQL(table string) string
+	// maxInsertRows bounds the rows of one INSERT, below the dialect's
+	// bind parameter limit.
+	maxInsertRows() int
 }
 
 func sqlFor(d dialect.Name) dialectSQL {
@@ -114,18 +117,22 @@ const claimableWhere = "status = ? AND available_at <= ? AND (locked_until IS NU
 
 func claimableArgs(p claimParams) []any { return []any{StatusPending, p.now, p.now} }
 
-// claimSet is the SET clause of a claim. A row whose attempts are used up
-// is dead-lettered instead of claimed. MySQL evaluates assignments left to
-// right with the new values, so columns the conditions read (locked_until,
-// attempts) are assigned after the conditions that read them.
-// It binds: dead_lettered status, now, reason, now, locked until, token, now.
-const claimSet = `status = CASE WHEN attempts >= max_attempts THEN ? ELSE status END,
+// claimSet returns the SET clause of a claim. A row whose attempts are
+// used up is dead-lettered instead of claimed. MySQL evaluates assignments
+// left to right with the new values, so columns the conditions read
+// (locked_until, attempts) are assigned after the conditions that read
+// them. lockedUntil is the placeholder of the new lease end: PostgreSQL
+// needs a cast there, since a CASE of NULL and a parameter is typed text.
+// It binds: dead_lettered status, now, reason, locked until, token, now.
+func claimSet(lockedUntil string) string {
+	return `status = CASE WHEN attempts >= max_attempts THEN ? ELSE status END,
  dead_lettered_at = CASE WHEN attempts >= max_attempts THEN ? ELSE dead_lettered_at END,
  last_error = CASE WHEN attempts >= max_attempts AND locked_until IS NOT NULL THEN ? ELSE last_error END,
- locked_until = CASE WHEN attempts >= max_attempts THEN NULL ELSE ? END,
+ locked_until = CASE WHEN attempts >= max_attempts THEN NULL ELSE ` + lockedUntil + ` END,
  claim_token = CASE WHEN attempts >= max_attempts THEN NULL ELSE ? END,
  updated_at = ?,
  attempts = CASE WHEN attempts >= max_attempts THEN attempts ELSE attempts + 1 END`
+}
 
 func claimSetArgs(p claimParams) []any {
 	return []any{StatusDeadLettered, p.now, reasonLeaseExpired, p.lockedUntil, p.token, p.now}

@@ -37,7 +37,7 @@ func (mysqlSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claimedR
 				out[i].msg.Attempt++
 			}
 		}
-		return tx.Exec("UPDATE "+o.table+" SET "+claimSet+" WHERE id IN ?", append(claimSetArgs(p), ids)...).Error
+		return tx.Exec("UPDATE "+o.table+" SET "+claimSet("?")+" WHERE id IN ?", append(claimSetArgs(p), ids)...).Error
 	}, mysqlClaimTx)
 	return out, err
 }
@@ -45,3 +45,5 @@ func (mysqlSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claimedR
 func (mysqlSQL) purgeSQL(table string) string {
 	return "DELETE FROM " + table + " WHERE " + purgeWhere + " ORDER BY id LIMIT ?"
 }
+
+func (mysqlSQL) maxInsertRows() int { return 1000 }

@@ -11,7 +11,7 @@ func (postgresSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claim
 	// MATERIALIZED keeps the planner from inlining the locking subquery
 	// into a join that could run it more than once.
 	q := "WITH next AS MATERIALIZED (SELECT id FROM " + o.table + " WHERE " + claimableWhere +
-		" ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED) UPDATE " + o.table + " AS o SET " + claimSet +
+		" ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED) UPDATE " + o.table + " AS o SET " + claimSet("CAST(? AS timestamptz)") +
 		" FROM next WHERE o.id = next.id RETURNING " + columnList("o.")
 	args := append(claimableArgs(p), p.limit)
 	args = append(args, claimSetArgs(p)...)
@@ -29,3 +29,5 @@ func (postgresSQL) purgeSQL(table string) string { return purgeByIDSubquery(tabl
 func purgeByIDSubquery(table string) string {
 	return "DELETE FROM " + table + " WHERE id IN (SELECT id FROM " + table + " WHERE " + purgeWhere + " LIMIT ?)"
 }
+
+func (postgresSQL) maxInsertRows() int { return 1000 }

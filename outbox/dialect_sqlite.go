@@ -9,7 +9,7 @@ import "context"
 type sqliteSQL struct{}
 
 func (sqliteSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claimedRow, error) {
-	q := "UPDATE " + o.table + " SET " + claimSet + " WHERE id IN (SELECT id FROM " + o.table + " WHERE " + claimableWhere +
+	q := "UPDATE " + o.table + " SET " + claimSet("?") + " WHERE id IN (SELECT id FROM " + o.table + " WHERE " + claimableWhere +
 		" ORDER BY available_at, id LIMIT ?) RETURNING " + columnList("")
 	args := append(claimSetArgs(p), claimableArgs(p)...)
 	args = append(args, p.limit)
@@ -21,3 +21,8 @@ func (sqliteSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claimed
 }
 
 func (sqliteSQL) purgeSQL(table string) string { return purgeByIDSubquery(table) }
+
+// maxInsertRows is small on SQLite: the driver matches each bind parameter
+// to its argument by a linear search, so one statement's cost grows with
+// the square of its parameters, and in-process statements are cheap anyway.
+func (sqliteSQL) maxInsertRows() int { return 100 }

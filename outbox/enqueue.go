@@ -40,9 +40,8 @@ type NewMessage struct {
 const (
 	maxIDLength   = 36
 	maxNameLength = 255
-	// insertChunk bounds the rows of one INSERT, far below every
-	// dialect's bind parameter limit (11 parameters a row).
-	insertChunk = 1000
+	// columnsPerRow is the number of values one row binds.
+	columnsPerRow = 11
 )
 
 // Enqueue writes msgs with the outbox's own handle, outside any
@@ -55,7 +54,8 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...NewMessage) ([]string, err
 // EnqueueTx writes msgs with tx, a root handle or the transaction handle of
 // a unit of work, so the messages commit or roll back with the business
 // rows. All messages are validated before any SQL runs, then written with
-// one INSERT (one per 1,000 messages). It returns the IDs in order.
+// one INSERT (one per 1,000 messages; per 100 on SQLite). It returns the
+// IDs in order.
 func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage) ([]string, error) {
 	if tx == nil {
 		return nil, invalid("nil transaction handle")
@@ -64,7 +64,7 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage)
 		return nil, nil
 	}
 	now := o.now()
-	rows := make([]any, 0, len(msgs)*11)
+	rows := make([]any, 0, len(msgs)*columnsPerRow)
 	out := make([]string, len(msgs))
 	for i, m := range msgs {
 		r, err := o.row(m, now)
@@ -78,10 +78,11 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage)
 		rows = append(rows, r...)
 	}
 	db := tx.WithContext(ctx)
-	for start := 0; start < len(msgs); start += insertChunk {
-		n := min(insertChunk, len(msgs)-start)
+	chunk := o.sql.maxInsertRows()
+	for start := 0; start < len(msgs); start += chunk {
+		n := min(chunk, len(msgs)-start)
 		stmt := o.insertSQL(n)
-		if err := db.Exec(stmt, rows[start*11:(start+n)*11]...).Error; err != nil {
+		if err := db.Exec(stmt, rows[start*columnsPerRow:(start+n)*columnsPerRow]...).Error; err != nil {
 			return nil, fmt.Errorf("outbox: enqueue: %w", err)
 		}
 	}

@@ -188,11 +188,11 @@ func TestShutdownTimeoutAbandonsStuckHandlers(t *testing.T) {
 	testdb.ForEach(t, func(t *testing.T, db *gormkit.DB) {
 		b := setup(t, db)
 		id := b.enqueueJobs(t, 1, "stuck")[0]
-		started, unblock := make(chan struct{}), make(chan struct{})
+		started, unblock := make(chan struct{}, 1), make(chan struct{})
 		defer close(unblock)
 		r := b.relay(t, outbox.RelayConfig{ShutdownTimeout: 50 * time.Millisecond, Handlers: map[outbox.Route]outbox.HandlerFunc{
 			{Kind: outbox.KindJob, Name: "stuck"}: func(ctx context.Context, m outbox.Message) error {
-				close(started)
+				started <- struct{}{}
 				<-unblock // ignores ctx
 				return nil
 			},
@@ -200,14 +200,9 @@ func TestShutdownTimeoutAbandonsStuckHandlers(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- r.Run(ctx) }()
-		<-started
+		receive(t, started)
 		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(10 * time.Second):
-			t.Fatal("Run did not return after the shutdown timeout")
-		}
+		require.NoError(t, receive(t, done), "Run returns after the shutdown timeout")
 		row := b.row(t, id)
 		require.Equal(t, outbox.StatusPending, row.Status, "an abandoned message keeps its lease")
 		require.NotNil(t, row.ClaimToken)
@@ -241,4 +236,16 @@ func TestExponentialBackoffDefaults(t *testing.T) {
 	require.True(t, outbox.IsPermanent(outbox.Permanent(errBoom)))
 	require.False(t, outbox.IsPermanent(errBoom))
 	require.Nil(t, outbox.Permanent(nil))
+}
+
+// receive waits for a value from ch, failing the test after 10s.
+func receive[T any](t *testing.T, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting on a channel")
+		panic("unreachable")
+	}
 }
