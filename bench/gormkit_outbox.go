@@ -250,11 +250,14 @@ func (b *bench) gormkitDrain(name string, s dbSpec) *contender {
 				return err
 			}
 			totals = outbox.Counts{}
+			base := backlogStart()
 			const chunk = 1000
 			for lo := 0; lo < n; lo += chunk {
 				msgs := make([]outbox.NewMessage, 0, chunk)
 				for i := lo; i < min(lo+chunk, n); i++ {
-					msgs = append(msgs, orderMessage(newOrder(i)))
+					m := orderMessage(newOrder(i))
+					m.AvailableAt = backlogTime(base, i)
+					msgs = append(msgs, m)
 				}
 				if _, err := g.box.Enqueue(ctx, msgs...); err != nil {
 					return err
@@ -282,3 +285,12 @@ func (b *bench) gormkitDrain(name string, s dbSpec) *contender {
 		teardown: func(context.Context) error { return g.close() },
 	}
 }
+
+// backlogStart is the available_at of the first pre-inserted message. A
+// backlog built by many transactions has a distinct time per message, so
+// message i becomes available at backlogStart + i µs, an hour ago: every
+// contender's claim walks its index in order instead of sorting a group of
+// equal times.
+func backlogStart() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond) }
+
+func backlogTime(base time.Time, i int) time.Time { return base.Add(time.Duration(i) * time.Microsecond) }

@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -42,6 +43,7 @@ type options struct {
 	drainLoops int // concurrent claim loops of gormkit and the hand-written drain
 	only       map[string]bool
 	quick      bool
+	match      *regexp.Regexp
 	cpuprofile string
 	verbose    bool
 }
@@ -60,6 +62,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.drainLoops, "relays", 4, "concurrent claim loops (Relay.DrainOnce goroutines) of gormkit and the hand-written drain loop")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: small counts and one timed run unless -runs is given")
+	match := fs.String("match", "", "run only contenders whose name matches this regexp (with -cpuprofile, to profile one of them)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.verbose, "v", false, "print progress to stderr")
 	if err := fs.Parse(args); err != nil {
@@ -83,6 +86,13 @@ func parseFlags(args []string) (*options, error) {
 		if !set["idempotency-ops"] {
 			o.idemOps = 200
 		}
+	}
+	if *match != "" {
+		re, err := regexp.Compile(*match)
+		if err != nil {
+			return nil, fmt.Errorf("-match: %w", err)
+		}
+		o.match = re
 	}
 	if *only != "" {
 		o.only = map[string]bool{}
@@ -224,6 +234,9 @@ func (b *bench) measure(ctx context.Context, t *table, n, warm int, cs ...*conte
 	live := make([]bool, len(cs))
 	for i, c := range cs {
 		rows[i] = t.add(c.name)
+		if c.skip == "" && b.o.match != nil && !b.o.match.MatchString(c.name) {
+			c.skip = "not selected by -match"
+		}
 		if c.skip != "" {
 			rows[i].skip = c.skip
 			continue

@@ -104,7 +104,7 @@ func (h *handwritten) ph(i int) string {
 // insert writes n pending messages, 500 a statement, untimed.
 func (h *handwritten) insert(ctx context.Context, n int) error {
 	const chunk = 500
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	base := backlogStart()
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
 		var q strings.Builder
@@ -126,7 +126,8 @@ func (h *handwritten) insert(ctx context.Context, n int) error {
 			if err != nil {
 				return err
 			}
-			args = append(args, id.String(), "job", "order_placed", string(mustJSON(newOrder(i))), "pending", 0, 10, now, now, now)
+			at := backlogTime(base, i)
+			args = append(args, id.String(), "job", "order_placed", string(mustJSON(newOrder(i))), "pending", 0, 10, at, at, at)
 		}
 		if _, err := h.db.SQL.ExecContext(ctx, q.String(), args...); err != nil {
 			return err
