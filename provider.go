@@ -16,6 +16,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/gormkit/gormkit/callbacks"
+	"github.com/gormkit/gormkit/internal/sqlitetime"
 )
 
 // Dialect names a SQL dialect. The values match gorm.Dialector.Name().
@@ -290,8 +291,15 @@ func (pureGoSQLite) Dialector(s SQLiteSettings) gorm.Dialector {
 	// glebarez ignores _txlock when _time_format is present, so never set both.
 	q.Del("_time_format")
 	q.Set("_txlock", s.TxLock)
-	return sqlite.Open("file:" + s.Path + "?" + q.Encode())
+	return &sqlite.Dialector{DriverName: pureGoDriverName, DSN: "file:" + s.Path + "?" + q.Encode()}
 }
+
+// pureGoDriverName is glebarez's driver binding times in UTC (see
+// internal/sqlitetime): stored as text, times only compare and sort
+// correctly when they are all written in one zone.
+const pureGoDriverName = "gormkit-sqlite"
+
+func init() { sqlitetime.Register(pureGoDriverName, sqlite.DriverName) }
 
 func copyValues(v map[string][]string) url.Values {
 	out := url.Values{}

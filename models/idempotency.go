@@ -22,7 +22,7 @@ const (
 type IdempotencyRecord struct {
 	// StorageKey is the hex SHA-256 of namespace, key and scope key: fixed
 	// width, so any key length fits an index on every dialect.
-	StorageKey string `gorm:"column:storage_key;type:char(64);primaryKey"`
+	StorageKey string `gorm:"column:storage_key;type:char(64);primaryKey;not null"`
 	Namespace  string `gorm:"column:namespace;type:varchar(128);not null"`
 	Key        string `gorm:"column:idempotency_key;type:varchar(255);not null"`
 	// ScopeKey is the canonical, key-sorted serialization of the scope.

@@ -21,7 +21,7 @@ const DefaultOutboxTable = "outbox_messages"
 // OutboxMessage is one row of the outbox table.
 type OutboxMessage struct {
 	// ID is a time-ordered UUID (version 7).
-	ID      string `gorm:"column:id;type:varchar(36);primaryKey"`
+	ID      string `gorm:"column:id;type:varchar(36);primaryKey;not null"`
 	Kind    string `gorm:"column:kind;type:varchar(16);not null"`
 	Name    string `gorm:"column:name;type:varchar(255);not null"`
 	Payload JSON   `gorm:"column:payload;not null"`

@@ -21,6 +21,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormkit/gormkit"
+	"github.com/gormkit/gormkit/internal/sqlitetime"
 )
 
 // Driver is the cgo SQLite driver for gormkit.SQLiteConfig.Driver.
@@ -30,8 +31,17 @@ type cgoDriver struct{}
 
 // Dialector implements gormkit.SQLiteDriver.
 func (cgoDriver) Dialector(s gormkit.SQLiteSettings) gorm.Dialector {
-	return sqlite.Open(DSN(s))
+	return sqlite.New(sqlite.Config{DriverName: driverName, DSN: DSN(s)})
 }
+
+// driverName is go-sqlite3 binding times in UTC, as gormkit's default
+// driver does: SQLite stores times as text, which only compares and sorts
+// correctly when every time is written in one zone. The driver's own
+// *sqlite3.SQLiteConn is reachable through sql.Conn.Raw and
+// interface{ Unwrap() driver.Conn }.
+const driverName = "gormkit-sqlite3"
+
+func init() { sqlitetime.Register(driverName, sqlite.DriverName) }
 
 // DSN returns the go-sqlite3 data source name for s. The URL's own query
 // parameters (s.Extra) pass through; gormkit's settings override them.

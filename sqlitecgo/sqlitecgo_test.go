@@ -2,6 +2,7 @@ package sqlitecgo_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -33,8 +34,15 @@ func pragma(t *testing.T, db *gormkit.DB, name string) string {
 
 func TestDriverIsCgoSQLite(t *testing.T) {
 	db := open(t, "file:"+filepath.Join(t.TempDir(), "app.db"), gormkit.SQLiteConfig{})
-	// gorm.io/driver/sqlite registers "sqlite3"; glebarez registers "sqlite".
-	require.Equal(t, "*sqlite3.SQLiteDriver", typeName(db.SQL.Driver()))
+	conn, err := db.SQL.Conn(context.Background())
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.Raw(func(c any) error {
+		u, ok := c.(interface{ Unwrap() driver.Conn })
+		require.True(t, ok, "%T", c)
+		require.Equal(t, "*sqlite3.SQLiteConn", fmt.Sprintf("%T", u.Unwrap()))
+		return nil
+	}))
 	require.Equal(t, gormkit.SQLite, db.Dialect)
 	require.Equal(t, "gormkit-sqlite", db.Provider)
 }
@@ -107,6 +115,13 @@ func TestAutoMigrateAndRoundTrip(t *testing.T) {
 			var got widget
 			require.NoError(t, db.Gorm.First(&got).Error)
 			require.True(t, at.Equal(got.CreatedAt), "got %v want %v", got.CreatedAt, at)
+			// Stored as UTC text, so instants compare and sort as text.
+			var stored string
+			require.NoError(t, db.SQL.QueryRow("SELECT CAST(created_at AS TEXT) FROM widgets").Scan(&stored))
+			require.Equal(t, "2024-05-06 05:08:09.123456+00:00", stored)
+			var n int
+			require.NoError(t, db.SQL.QueryRow("SELECT COUNT(*) FROM widgets WHERE created_at = ?", at).Scan(&n))
+			require.Equal(t, 1, n)
 		})
 	}
 }
@@ -150,5 +165,3 @@ func TestConcurrentWriteTransactions(t *testing.T) {
 	require.NoError(t, db.SQL.QueryRow("SELECT n FROM counter").Scan(&n))
 	require.Equal(t, 4, n)
 }
-
-func typeName(v any) string { return fmt.Sprintf("%T", v) }
