@@ -293,4 +293,6 @@ func (b *bench) gormkitDrain(name string, s dbSpec) *contender {
 // equal times.
 func backlogStart() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond) }
 
-func backlogTime(base time.Time, i int) time.Time { return base.Add(time.Duration(i) * time.Microsecond) }
+func backlogTime(base time.Time, i int) time.Time {
+	return base.Add(time.Duration(i) * time.Microsecond)
+}
