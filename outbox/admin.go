@@ -102,8 +102,8 @@ func (o *Outbox) ListDeadLetters(ctx context.Context, limit int, after string) (
 
 // requeueSet makes a dead letter pending again: attempts reset, available
 // now, lock and token cleared; last_error is kept for the record.
-// It binds: pending, now, now.
-const requeueSet = "status = ?, attempts = 0, available_at = ?, locked_until = NULL, claim_token = NULL, dead_lettered_at = NULL, updated_at = ?"
+// It binds: now, now.
+const requeueSet = "status = " + sqlPending + ", attempts = 0, available_at = ?, locked_until = NULL, claim_token = NULL, dead_lettered_at = NULL, updated_at = ?"
 
 // Requeue makes the given dead letters pending again with fresh attempts,
 // available now, and returns how many it requeued. IDs that are not dead
@@ -114,8 +114,8 @@ func (o *Outbox) Requeue(ctx context.Context, ids ...string) (int64, error) {
 	var total int64
 	for start := 0; start < len(ids); start += writeBackChunk {
 		chunk := ids[start:min(start+writeBackChunk, len(ids))]
-		res := o.db.WithContext(ctx).Exec("UPDATE "+o.table+" SET "+requeueSet+" WHERE status = ? AND id IN ?",
-			StatusPending, now, now, StatusDeadLettered, chunk)
+		res := o.db.WithContext(ctx).Exec("UPDATE "+o.table+" SET "+requeueSet+" WHERE status = "+sqlDeadLettered+" AND id IN ?",
+			now, now, chunk)
 		if res.Error != nil {
 			return total, fmt.Errorf("outbox: requeue: %w", res.Error)
 		}
@@ -128,8 +128,8 @@ func (o *Outbox) Requeue(ctx context.Context, ids ...string) (int64, error) {
 // many.
 func (o *Outbox) RequeueAll(ctx context.Context) (int64, error) {
 	now := o.now()
-	res := o.db.WithContext(ctx).Exec("UPDATE "+o.table+" SET "+requeueSet+" WHERE status = ?",
-		StatusPending, now, now, StatusDeadLettered)
+	res := o.db.WithContext(ctx).Exec("UPDATE "+o.table+" SET "+requeueSet+" WHERE status = "+sqlDeadLettered,
+		now, now)
 	if res.Error != nil {
 		return 0, fmt.Errorf("outbox: requeue all: %w", res.Error)
 	}

@@ -112,10 +112,20 @@ func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration) (Bat
 	return b, nil
 }
 
-// claimableWhere selects claimable rows. It binds: status pending, now, now.
-const claimableWhere = "status = ? AND available_at <= ? AND (locked_until IS NULL OR locked_until <= ?)"
+// Status literals spliced into SQL. They are constants, and a literal
+// (unlike a parameter) lets PostgreSQL plan a cached statement for the few
+// pending rows instead of an average status, which would scan the table
+// once delivered rows pile up.
+const (
+	sqlPending      = "'" + StatusPending + "'"
+	sqlDelivered    = "'" + StatusDelivered + "'"
+	sqlDeadLettered = "'" + StatusDeadLettered + "'"
+)
 
-func claimableArgs(p claimParams) []any { return []any{StatusPending, p.now, p.now} }
+// claimableWhere selects claimable rows. It binds: now, now.
+const claimableWhere = "status = " + sqlPending + " AND available_at <= ? AND (locked_until IS NULL OR locked_until <= ?)"
+
+func claimableArgs(p claimParams) []any { return []any{p.now, p.now} }
 
 // claimSet returns the SET clause of a claim. A row whose attempts are
 // used up is dead-lettered instead of claimed. MySQL evaluates assignments
@@ -123,9 +133,9 @@ func claimableArgs(p claimParams) []any { return []any{StatusPending, p.now, p.n
 // (locked_until, attempts) are assigned after the conditions that read
 // them. lockedUntil is the placeholder of the new lease end: PostgreSQL
 // needs a cast there, since a CASE of NULL and a parameter is typed text.
-// It binds: dead_lettered status, now, reason, locked until, token, now.
+// It binds: now, reason, locked until, token, now.
 func claimSet(lockedUntil string) string {
-	return `status = CASE WHEN attempts >= max_attempts THEN ? ELSE status END,
+	return `status = CASE WHEN attempts >= max_attempts THEN ` + sqlDeadLettered + ` ELSE status END,
  dead_lettered_at = CASE WHEN attempts >= max_attempts THEN ? ELSE dead_lettered_at END,
  last_error = CASE WHEN attempts >= max_attempts AND locked_until IS NOT NULL THEN ? ELSE last_error END,
  locked_until = CASE WHEN attempts >= max_attempts THEN NULL ELSE ` + lockedUntil + ` END,
@@ -135,7 +145,7 @@ func claimSet(lockedUntil string) string {
 }
 
 func claimSetArgs(p claimParams) []any {
-	return []any{StatusDeadLettered, p.now, reasonLeaseExpired, p.lockedUntil, p.token, p.now}
+	return []any{p.now, reasonLeaseExpired, p.lockedUntil, p.token, p.now}
 }
 
 // claimColumns are the columns a claim reads back, in scanRow's order.

@@ -27,11 +27,11 @@ const writeBackChunk = 1000
 // error.
 func (o *Outbox) MarkDelivered(ctx context.Context, token string, ids ...string) error {
 	now := o.now()
-	q := "UPDATE " + o.table + " SET status = ?, delivered_at = ?, updated_at = ?, locked_until = NULL" +
-		" WHERE claim_token = ? AND status = ? AND id IN ?"
-	settled := "SELECT id FROM " + o.table + " WHERE claim_token = ? AND status = ? AND id IN ?"
-	return o.batchCAS(ctx, token, ids, settled, []any{token, StatusDelivered}, func(chunk []string) (int64, error) {
-		res := o.db.WithContext(ctx).Exec(q, StatusDelivered, now, now, token, StatusPending, chunk)
+	q := "UPDATE " + o.table + " SET status = " + sqlDelivered + ", delivered_at = ?, updated_at = ?, locked_until = NULL" +
+		" WHERE claim_token = ? AND status = " + sqlPending + " AND id IN ?"
+	settled := "SELECT id FROM " + o.table + " WHERE claim_token = ? AND status = " + sqlDelivered + " AND id IN ?"
+	return o.batchCAS(ctx, token, ids, settled, []any{token}, func(chunk []string) (int64, error) {
+		res := o.db.WithContext(ctx).Exec(q, now, now, token, chunk)
 		return res.RowsAffected, res.Error
 	})
 }
@@ -43,12 +43,12 @@ func (o *Outbox) MarkDelivered(ctx context.Context, token string, ids ...string)
 func (o *Outbox) Release(ctx context.Context, token string, ids ...string) error {
 	now := o.now()
 	q := "UPDATE " + o.table + " SET locked_until = NULL, claim_token = NULL, updated_at = ?, attempts = attempts - 1" +
-		" WHERE claim_token = ? AND status = ? AND id IN ?"
+		" WHERE claim_token = ? AND status = " + sqlPending + " AND id IN ?"
 	// A released row has no token left to compare, so "settled" means
 	// pending, unleased and unclaimed: nobody else holds it.
-	settled := "SELECT id FROM " + o.table + " WHERE status = ? AND claim_token IS NULL AND locked_until IS NULL AND id IN ?"
-	return o.batchCAS(ctx, token, ids, settled, []any{StatusPending}, func(chunk []string) (int64, error) {
-		res := o.db.WithContext(ctx).Exec(q, now, token, StatusPending, chunk)
+	settled := "SELECT id FROM " + o.table + " WHERE status = " + sqlPending + " AND claim_token IS NULL AND locked_until IS NULL AND id IN ?"
+	return o.batchCAS(ctx, token, ids, settled, nil, func(chunk []string) (int64, error) {
+		res := o.db.WithContext(ctx).Exec(q, now, token, chunk)
 		return res.RowsAffected, res.Error
 	})
 }
@@ -64,8 +64,8 @@ func (o *Outbox) Retry(ctx context.Context, token, id string, at time.Time, caus
 		at = now
 	}
 	q := "UPDATE " + o.table + " SET available_at = ?, last_error = ?, locked_until = NULL, claim_token = NULL, updated_at = ?" +
-		" WHERE id = ? AND claim_token = ? AND status = ?"
-	return o.singleCAS(ctx, "retry", id, q, models.UTC(at), truncateError(cause), now, id, token, StatusPending)
+		" WHERE id = ? AND claim_token = ? AND status = " + sqlPending
+	return o.singleCAS(ctx, "retry", id, q, models.UTC(at), truncateError(cause), now, id, token)
 }
 
 // DeadLetter ends the claim of message id by moving it to the dead letters
@@ -75,9 +75,9 @@ func (o *Outbox) DeadLetter(ctx context.Context, token, id, reason string) error
 		return err
 	}
 	now := o.now()
-	q := "UPDATE " + o.table + " SET status = ?, dead_lettered_at = ?, last_error = ?, locked_until = NULL, updated_at = ?" +
-		" WHERE id = ? AND claim_token = ? AND status = ?"
-	return o.singleCAS(ctx, "dead-letter", id, q, StatusDeadLettered, now, truncateError(reason), now, id, token, StatusPending)
+	q := "UPDATE " + o.table + " SET status = " + sqlDeadLettered + ", dead_lettered_at = ?, last_error = ?, locked_until = NULL, updated_at = ?" +
+		" WHERE id = ? AND claim_token = ? AND status = " + sqlPending
+	return o.singleCAS(ctx, "dead-letter", id, q, now, truncateError(reason), now, id, token)
 }
 
 func checkClaim(token, id string) error {
@@ -120,7 +120,8 @@ func (o *Outbox) batchCAS(ctx context.Context, token string, ids []string, settl
 			continue
 		}
 		var found []string
-		if err := o.db.WithContext(ctx).Raw(settledQ, append(settledArgs, chunk)...).Scan(&found).Error; err != nil {
+		args := append(append([]any(nil), settledArgs...), chunk)
+		if err := o.db.WithContext(ctx).Raw(settledQ, args...).Scan(&found).Error; err != nil {
 			return fmt.Errorf("outbox: find lost claims: %w", err)
 		}
 		settled := make(map[string]bool, len(found))
