@@ -20,6 +20,10 @@ type dialectSQL interface {
 	purge(db *gorm.DB, table string, now time.Time, limit int) (int64, error)
 	// equal returns an exact, collation-free "column = ?" comparison.
 	equal(column string) string
+	// readLatest is appended to the read that classifies a row the upsert
+	// left alone, so that it sees the latest committed row even inside a
+	// transaction whose snapshot is older.
+	readLatest() string
 }
 
 // upsertState is what reserve learned from its statement.

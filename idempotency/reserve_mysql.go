@@ -92,3 +92,8 @@ func (mysqlSQL) purge(db *gorm.DB, table string, now time.Time, limit int) (int6
 func (mysqlSQL) equal(column string) string {
 	return "CAST(" + column + " AS BINARY) = CAST(? AS BINARY)"
 }
+
+// readLatest: InnoDB's REPEATABLE READ snapshot can predate the commit the
+// upsert waited for; a locking read sees the latest version. The upsert
+// already holds the row's exclusive lock, so this costs nothing more.
+func (mysqlSQL) readLatest() string { return " FOR UPDATE" }

@@ -58,3 +58,8 @@ func (postgresSQL) purge(db *gorm.DB, table string, now time.Time, limit int) (i
 // equal: text comparison is exact under PostgreSQL's deterministic
 // collations.
 func (postgresSQL) equal(column string) string { return column + " = ?" }
+
+// readLatest: under READ COMMITTED every statement sees the latest commit;
+// under REPEATABLE READ the upsert itself already failed with a
+// serialization error when another transaction changed the row.
+func (postgresSQL) readLatest() string { return "" }

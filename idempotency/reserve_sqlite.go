@@ -26,3 +26,7 @@ func (sqliteSQL) purge(db *gorm.DB, table string, now time.Time, limit int) (int
 
 // equal: SQLite compares text with the BINARY collation by default.
 func (sqliteSQL) equal(column string) string { return column + " = ?" }
+
+// readLatest: a writing SQLite transaction holds the database's only write
+// lock, so nothing committed after its snapshot.
+func (sqliteSQL) readLatest() string { return "" }

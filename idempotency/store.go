@@ -255,7 +255,7 @@ func (s *Store) reserveOnce(db *gorm.DB, id identity) (*Reservation, error) {
 		return acquired(), nil
 	}
 	var cur models.IdempotencyRecord
-	q := db.Raw("SELECT fingerprint, status, result, reservation_token, locked_until, expires_at FROM "+s.table+" WHERE storage_key = ?", id.storageKey).Scan(&cur)
+	q := db.Raw("SELECT fingerprint, status, result, reservation_token, locked_until, expires_at FROM "+s.table+" WHERE storage_key = ?"+s.sql.readLatest(), id.storageKey).Scan(&cur)
 	if q.Error != nil {
 		return nil, q.Error
 	}
