@@ -10,9 +10,9 @@ type postgresSQL struct{}
 func (postgresSQL) claim(ctx context.Context, o *Outbox, p claimParams) ([]claimedRow, error) {
 	// MATERIALIZED keeps the planner from inlining the locking subquery
 	// into a join that could run it more than once.
-	q := "WITH next AS MATERIALIZED (SELECT id FROM " + o.table + " WHERE " + claimableWhere +
+	q := "WITH gormkit_claim AS MATERIALIZED (SELECT id FROM " + o.table + " WHERE " + claimableWhere +
 		" ORDER BY available_at, id LIMIT ? FOR UPDATE SKIP LOCKED) UPDATE " + o.table + " AS o SET " + claimSet("CAST(? AS timestamptz)") +
-		" FROM next WHERE o.id = next.id RETURNING " + columnList("o.")
+		" FROM gormkit_claim WHERE o.id = gormkit_claim.id RETURNING " + columnList("o.")
 	args := append(claimableArgs(p), p.limit)
 	args = append(args, claimSetArgs(p)...)
 	rows, err := o.db.WithContext(ctx).Raw(q, args...).Rows()

@@ -22,7 +22,9 @@ type HandlerFunc func(ctx context.Context, msg Message) error
 // Route selects a handler by message kind and name. Name "*" matches every
 // name of the kind that has no handler of its own.
 type Route struct {
+	// Kind is KindEvent or KindJob.
 	Kind string
+	// Name is the message name, or AnyName.
 	Name string
 }
 

@@ -209,6 +209,31 @@ func TestShutdownTimeoutAbandonsStuckHandlers(t *testing.T) {
 	})
 }
 
+func TestHandlerOutlivingItsLeaseLosesTheClaim(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gormkit.DB) {
+		b := setup(t, db)
+		id := b.enqueueJobs(t, 1, "slow")[0]
+		var thief outbox.Batch
+		r := b.relay(t, outbox.RelayConfig{Lease: time.Minute, Handlers: map[outbox.Route]outbox.HandlerFunc{
+			{Kind: outbox.KindJob, Name: "slow"}: func(ctx context.Context, m outbox.Message) error {
+				// The handler runs past its lease and another worker takes over.
+				b.clock.Advance(2 * time.Minute)
+				var err error
+				thief, err = b.ob.Claim(ctx, 1, time.Minute)
+				return err
+			},
+		}})
+		c, err := r.DrainOnce(b.ctx)
+		require.NoError(t, err)
+		require.Equal(t, outbox.Counts{Claimed: 1, Lost: 1}, c)
+		require.Equal(t, []string{id}, thief.IDs())
+		row := b.row(t, id)
+		require.Equal(t, outbox.StatusPending, row.Status)
+		require.Equal(t, thief.Token, *row.ClaimToken, "the new owner keeps the message")
+		require.Equal(t, 2, row.Attempts)
+	})
+}
+
 func TestRelayConfigValidation(t *testing.T) {
 	db := testdb.Open(t, testdb.Backends()[1])
 	b := setup(t, db)
