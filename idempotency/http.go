@@ -38,8 +38,8 @@ type HTTPConfig struct {
 	Scope func(r *http.Request) map[string]string
 	// Fingerprint digests the request; a key reused with another digest
 	// is answered 422. It gets the buffered body (the handler still reads
-	// it from r.Body) and must return at most models.MaxFingerprintLength
-	// bytes. Default DefaultHTTPFingerprint: method, path and query, and a
+	// it from r.Body); a result longer than models.MaxFingerprintLength
+	// bytes is hashed with Fingerprint. Default DefaultHTTPFingerprint: method, path and query, and a
 	// SHA-256 of the body.
 	Fingerprint func(r *http.Request, body []byte) string
 	// ReplayHeaders are response headers stored and replayed besides
@@ -53,9 +53,13 @@ type HTTPConfig struct {
 	// response is sent as usual but not stored, and the key is released so
 	// a retry runs again. Default 1 MiB.
 	MaxResponseBytes int64
-	// Retention and Lease of each record. Default the store's.
+	// Retention is how long a stored response is replayed. Default the
+	// store's Config.Retention.
 	Retention time.Duration
-	Lease     time.Duration
+	// Lease is how long a request holds its key; a request still running
+	// when it ends can be run a second time by a retry, so set it above the
+	// slowest handler. Default the store's Config.Lease.
+	Lease time.Duration
 	// OnError writes the middleware's own error responses: 400
 	// (ErrMissingKey, ErrMalformedKey), 409 (ErrInProgress; Retry-After is
 	// already set), 413 (ErrRequestTooLarge), 422 (ErrFingerprintMismatch)
@@ -199,7 +203,11 @@ func (m *Middleware) Handler(next http.Handler) http.Handler {
 			m.cfg.OnError(w, r, status, err)
 			return
 		}
-		req := Request{Namespace: m.cfg.Namespace, Key: key, Fingerprint: m.cfg.Fingerprint(r, body),
+		fingerprint := m.cfg.Fingerprint(r, body)
+		if checkText("fingerprint", fingerprint, models.MaxFingerprintLength, false) != nil {
+			fingerprint = Fingerprint(fingerprint) // a custom digest too long for the column
+		}
+		req := Request{Namespace: m.cfg.Namespace, Key: key, Fingerprint: fingerprint,
 			Retention: m.cfg.Retention, Lease: m.cfg.Lease}
 		if m.cfg.Scope != nil {
 			req.Scope = m.cfg.Scope(r)

@@ -214,6 +214,16 @@ func TestMiddlewareDoesNotStoreErrorsOrLargeResponses(t *testing.T) {
 	require.EqualValues(t, 8, h.calls.Load())
 }
 
+func TestMiddlewareHashesLongCustomFingerprints(t *testing.T) {
+	t.Parallel()
+	h := setupHTTP(t, sqliteMemory(t), HTTPConfig{Fingerprint: func(r *http.Request, body []byte) string {
+		return strings.Repeat("x", 300) + string(body)
+	}})
+	require.Equal(t, http.StatusCreated, h.do(t, http.MethodPost, `"k"`, "a").status)
+	require.Equal(t, "true", h.do(t, http.MethodPost, `"k"`, "a").header.Get(HeaderReplayed))
+	require.Equal(t, http.StatusUnprocessableEntity, h.do(t, http.MethodPost, `"k"`, "b").status)
+}
+
 func countCompleted(t *testing.T, b *bundle) int64 {
 	var n int64
 	require.NoError(t, b.db.Gorm.Table(b.table).Where("status = ?", "completed").Count(&n).Error)

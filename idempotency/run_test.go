@@ -136,3 +136,18 @@ func TestRunInsideUnitOfWork(t *testing.T) {
 		require.EqualValues(t, 1, b.count(t))
 	})
 }
+
+// A transaction in ctx on another database is not joined: the store stays
+// on its own.
+func TestRunIgnoresTransactionOfAnotherDatabase(t *testing.T) {
+	t.Parallel()
+	other := testdb.Open(t, testdb.Backends()[0])
+	b := setup(t, testdb.Open(t, testdb.Backends()[0]))
+	uow := gormkit.NewUnitOfWork(other.Gorm, func(tx *gorm.DB, _ gormkit.EventRecorder) *gorm.DB { return tx })
+	err := uow.Transaction(b.ctx, func(ctx context.Context, tx *gorm.DB) error {
+		_, err := Run(ctx, b.store, req("k-other-db", "fp"), func(ctx context.Context) (int, error) { return 1, nil })
+		return err
+	})
+	require.NoError(t, err)
+	require.Equal(t, Replay, b.reserve(t, req("k-other-db", "fp")).Outcome)
+}
