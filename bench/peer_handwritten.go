@@ -58,7 +58,10 @@ func (b *bench) handwrittenDrain(name string, s dbSpec) *contender {
 			if err := clearTable(ctx, h.db.Gorm, h.d, h.raw); err != nil {
 				return err
 			}
-			return h.insert(ctx, n)
+			if err := h.insert(ctx, n); err != nil {
+				return err
+			}
+			return analyze(ctx, h.db.Gorm, h.d, h.raw)
 		},
 		run: func(ctx context.Context, n int) error {
 			return parallel(ctx, b.o.drainLoops, b.o.drainLoops, func(ctx context.Context, _, _ int) error {

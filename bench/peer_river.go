@@ -155,7 +155,8 @@ func (b *bench) riverDrain(name string) *contender {
 					return err
 				}
 			}
-			return nil
+			_, err = p.pool.Exec(ctx, "ANALYZE "+p.schema+".river_job")
+			return err
 		},
 		run: func(ctx context.Context, n int) error {
 			if err := client.Start(ctx); err != nil {

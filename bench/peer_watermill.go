@@ -158,6 +158,9 @@ func (b *bench) watermillDrain(name string) *contender {
 					return err
 				}
 			}
+			if _, err := p.db.ExecContext(ctx, "ANALYZE "+p.tables[topic][0]); err != nil {
+				return err
+			}
 			return pub.Close()
 		},
 		run: func(ctx context.Context, n int) error {
