@@ -93,7 +93,7 @@ func atoi(s string) int {
 }
 
 func sqliteMemory(t *testing.T) *gormkit.DB {
-	return testdb.Open(t, testdb.Backends()[1])
+	return testdb.Open(t, backend(t, "sqlite-memory"))
 }
 
 func TestMiddlewareReplaysStoredResponse(t *testing.T) {

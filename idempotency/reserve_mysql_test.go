@@ -23,7 +23,7 @@ func TestMySQLClientFoundRows(t *testing.T) {
 	if os.Getenv("MYSQL_DB_URL") == "" {
 		t.Skip("SKIP: MYSQL_DB_URL is not set")
 	}
-	base := testdb.Open(t, testdb.Backends()[3])
+	base := testdb.Open(t, backend(t, "mysql"))
 	dsn := base.Gorm.Dialector.(*mysqldriver.Dialector).DSNConfig.Clone()
 	dsn.ClientFoundRows = true
 	gdb, err := gorm.Open(mysqldriver.New(mysqldriver.Config{DSNConfig: dsn}), &gorm.Config{Logger: logger.Discard})

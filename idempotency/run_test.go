@@ -141,8 +141,8 @@ func TestRunInsideUnitOfWork(t *testing.T) {
 // on its own.
 func TestRunIgnoresTransactionOfAnotherDatabase(t *testing.T) {
 	t.Parallel()
-	other := testdb.Open(t, testdb.Backends()[0])
-	b := setup(t, testdb.Open(t, testdb.Backends()[0]))
+	other := testdb.Open(t, backend(t, "sqlite-file"))
+	b := setup(t, testdb.Open(t, backend(t, "sqlite-file")))
 	uow := gormkit.NewUnitOfWork(other.Gorm, func(tx *gorm.DB, _ gormkit.EventRecorder) *gorm.DB { return tx })
 	err := uow.Transaction(b.ctx, func(ctx context.Context, tx *gorm.DB) error {
 		_, err := Run(ctx, b.store, req("k-other-db", "fp"), func(ctx context.Context) (int, error) { return 1, nil })

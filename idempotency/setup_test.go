@@ -67,3 +67,15 @@ func (b *bundle) reserve(t *testing.T, req Request) *Reservation {
 func req(key, fingerprint string) Request {
 	return Request{Namespace: "orders", Key: key, Scope: map[string]string{"tenant": "t1"}, Fingerprint: fingerprint}
 }
+
+// backend returns the testdb backend with the given name.
+func backend(t testing.TB, name string) testdb.Backend {
+	t.Helper()
+	for _, b := range testdb.Backends() {
+		if b.Name == name {
+			return b
+		}
+	}
+	t.Fatalf("no backend %q", name)
+	return testdb.Backend{}
+}
