@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/gormkit/gormkit"
 )
 
 // options are the command-line flags.
@@ -44,6 +46,7 @@ type options struct {
 	only       map[string]bool
 	quick      bool
 	match      *regexp.Regexp
+	dbs        map[gormkit.Dialect]bool // nil: every database
 	cpuprofile string
 	verbose    bool
 }
@@ -62,6 +65,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.drainLoops, "relays", 4, "concurrent claim loops (Relay.DrainOnce goroutines) of gormkit and the hand-written drain loop")
 	only := fs.String("only", "", "comma-separated scenarios to run: "+strings.Join(scenarioNames, ","))
 	fs.BoolVar(&o.quick, "quick", false, "smoke run: small counts and one timed run unless -runs is given")
+	dbs := fs.String("db", "", "comma-separated databases to run: sqlite,postgres,mysql (default all that are configured)")
 	match := fs.String("match", "", "run only contenders whose name matches this regexp (with -cpuprofile, to profile one of them)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.BoolVar(&o.verbose, "v", false, "print progress to stderr")
@@ -93,6 +97,16 @@ func parseFlags(args []string) (*options, error) {
 			return nil, fmt.Errorf("-match: %w", err)
 		}
 		o.match = re
+	}
+	if *dbs != "" {
+		o.dbs = map[gormkit.Dialect]bool{}
+		for _, s := range strings.Split(*dbs, ",") {
+			d := gormkit.Dialect(strings.TrimSpace(s))
+			if d != gormkit.SQLite && d != gormkit.Postgres && d != gormkit.MySQL {
+				return nil, fmt.Errorf("-db: unknown database %q (want sqlite, postgres or mysql)", s)
+			}
+			o.dbs[d] = true
+		}
 	}
 	if *only != "" {
 		o.only = map[string]bool{}

@@ -61,12 +61,25 @@ func (b *bench) drain(ctx context.Context) error {
 	return nil
 }
 
-// skipUnless marks cs skipped when d's server is not configured.
+// skipUnless marks cs skipped when d's server is not configured or -db
+// leaves d out.
 func (b *bench) skipUnless(d gormkit.Dialect, cs ...*contender) {
-	if b.env.has(d) {
+	why := b.unavailable(d)
+	if why == "" {
 		return
 	}
 	for _, c := range cs {
-		c.skip = b.env.skipReason(d)
+		c.skip = why
 	}
+}
+
+// unavailable says why dialect d does not run, or "" when it does.
+func (b *bench) unavailable(d gormkit.Dialect) string {
+	if b.o.dbs != nil && !b.o.dbs[d] {
+		return "not selected by -db"
+	}
+	if !b.env.has(d) {
+		return b.env.skipReason(d)
+	}
+	return ""
 }

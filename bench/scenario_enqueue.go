@@ -41,11 +41,7 @@ func (b *bench) enqueue(ctx context.Context) error {
 		b.pgxBusinessOnly(enqPgx),
 		b.stdSQLBusinessOnly(enqStdSQL),
 	}
-	if !b.env.has(gormkit.Postgres) {
-		for _, c := range cs {
-			c.skip = b.env.skipReason(gormkit.Postgres)
-		}
-	}
+	b.skipUnless(gormkit.Postgres, cs...)
 	b.measure(ctx, t, n, max(n/10, 50), cs...)
 	t.notes = append(t.notes, fmt.Sprintf("One op = one transaction: INSERT an order row, enqueue one JSON message for it, COMMIT. %d concurrent callers (-workers), pools of %d connections. "+
 		"Each tool runs on the stack its users write it on (gormkit on GORM, river on a pgx pool, watermill-sql on database/sql); the two reference rows give the bare cost of each stack, so the enqueue itself costs a row's figure minus its stack's reference.",

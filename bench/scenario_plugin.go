@@ -127,9 +127,9 @@ func (b *bench) pluginOverhead(ctx context.Context) error {
 			}
 		}
 		var base, with *contender
-		if !b.env.has(d) {
-			base = &contender{name: "GORM without plugin", skip: b.env.skipReason(d)}
-			with = &contender{name: "GORM + gormkit plugin (counting observer)", skip: b.env.skipReason(d)}
+		if why := b.unavailable(d); why != "" {
+			base = &contender{name: "GORM without plugin", skip: why}
+			with = &contender{name: "GORM + gormkit plugin (counting observer)", skip: why}
 		} else {
 			base = b.mixContender(d, "GORM without plugin", nil)
 			obs := &counter{}

@@ -22,6 +22,10 @@ func (b *bench) sqliteDrivers(ctx context.Context) error {
 		return dbSpec{dialect: gormkit.SQLite, driver: sqlitecgo.Driver, label: label + "_cgo"}
 	}
 
+	if why := b.unavailable(gormkit.SQLite); why != "" {
+		fmt.Fprintf(b.out, "\n### 5. SQLite drivers\n\nskipped: %s\n", why)
+		return nil
+	}
 	enq := &table{title: "5. SQLite drivers — transactional enqueue (insert + outbox.EnqueueTx)", metric: cost, refs: []string{sqlitePure}, env: "SQLite file, WAL, immediate transactions"}
 	n := b.o.enqueueOps
 	b.measure(ctx, enq, n, max(n/10, 50),
