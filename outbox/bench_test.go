@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -35,11 +36,15 @@ func forEachBackend(b *testing.B, fn func(b *testing.B, db *gormkit.DB, ob *outb
 
 var benchPayload = map[string]any{"order": "o-12345", "total": 4200, "currency": "EUR"}
 
+const benchPayloadJSON = `{"currency":"EUR","order":"o-12345","total":4200}`
+
 // BenchmarkEnqueueInTx writes one message per transaction with EnqueueTx.
 func BenchmarkEnqueueInTx(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, db *gormkit.DB, ob *outbox.Outbox) {
 		ctx := context.Background()
-		msg := outbox.NewMessage{Kind: outbox.KindEvent, Name: "order.placed", Payload: benchPayload,
+		// The payload is pre-encoded as in BenchmarkPlainGormInsertInTx, so
+		// both measure the write path alone.
+		msg := outbox.NewMessage{Kind: outbox.KindEvent, Name: "order.placed", Payload: json.RawMessage(benchPayloadJSON),
 			Headers: map[string]string{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
 		for b.Loop() {
 			err := db.Gorm.Transaction(func(tx *gorm.DB) error {
@@ -57,7 +62,7 @@ func BenchmarkEnqueueInTx(b *testing.B) {
 // with a plain GORM Create, the baseline the outbox should match.
 func BenchmarkPlainGormInsertInTx(b *testing.B) {
 	forEachBackend(b, func(b *testing.B, db *gormkit.DB, ob *outbox.Outbox) {
-		payload := models.JSON(`{"currency":"EUR","order":"o-12345","total":4200}`)
+		payload := models.JSON(benchPayloadJSON)
 		headers := models.JSON(`{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}`)
 		for b.Loop() {
 			err := db.Gorm.Transaction(func(tx *gorm.DB) error {
