@@ -216,10 +216,17 @@ func (u *UnitOfWork[T]) runOutermost(ctx context.Context, fn func(context.Contex
 
 func (u *UnitOfWork[T]) join(ctx context.Context, st *txState, fn func(context.Context, T) error) error {
 	if !u.opts.savepoints {
+		ok := false
+		defer func() {
+			if !ok { // a panic on its way up, which a caller may recover
+				st.markRollbackOnly(errJoinedPanic)
+			}
+		}()
 		if err := u.run(ctx, st, fn); err != nil {
 			st.markRollbackOnly(err)
 			return err
 		}
+		ok = true
 		return nil
 	}
 	name, marks := st.savepoint()
@@ -245,6 +252,10 @@ func (u *UnitOfWork[T]) run(ctx context.Context, st *txState, fn func(context.Co
 	p := st.participant(u, func(rec EventRecorder) any { return u.build(st.tx, rec) }, u.opts.writer, u.opts.bus)
 	return fn(ctx, p.ports.(T))
 }
+
+// errJoinedPanic dooms a transaction whose joined unit of work panicked: a
+// caller that recovers must not commit the unit's partial writes.
+var errJoinedPanic = errors.New("gormkit: a joined unit of work panicked")
 
 type txStateKey struct{}
 
