@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -218,98 +217,4 @@ func (b *bench) gormBusinessOnly(name string, s dbSpec) *contender {
 			})
 		},
 	}
-}
-
-// gormkitDrain: n messages enqueued up front, then drainLoops goroutines
-// each run Relay.DrainOnce with a no-op handler until a claim comes back
-// empty. The clock stops when every loop has returned, so every message
-// has been marked delivered.
-func (b *bench) gormkitDrain(name string, s dbSpec) *contender {
-	var g *gormkitOutbox
-	var relay *outbox.Relay
-	var mu sync.Mutex
-	var totals outbox.Counts
-	return &contender{
-		name: name,
-		setup: func(ctx context.Context) (err error) {
-			if g, err = b.newGormkitOutbox(ctx, s); err != nil {
-				return err
-			}
-			relay, err = outbox.NewRelay(g.box, outbox.RelayConfig{
-				BatchSize:    drainBatchSize,
-				PollInterval: drainPollInterval,
-				Logger:       quietLogger,
-			})
-			if err != nil {
-				return err
-			}
-			return relay.Handle(outbox.KindJob, outbox.AnyName, func(context.Context, outbox.Message) error { return nil })
-		},
-		prepare: func(ctx context.Context, n int) error {
-			if err := g.clear(ctx); err != nil {
-				return err
-			}
-			totals = outbox.Counts{}
-			base := backlogStart()
-			const chunk = 1000
-			for lo := 0; lo < n; lo += chunk {
-				msgs := make([]outbox.NewMessage, 0, chunk)
-				for i := lo; i < min(lo+chunk, n); i++ {
-					m := orderMessage(newOrder(i))
-					m.AvailableAt = backlogTime(base, i)
-					msgs = append(msgs, m)
-				}
-				if _, err := g.box.Enqueue(ctx, msgs...); err != nil {
-					return err
-				}
-			}
-			return analyze(ctx, g.db.Gorm, s.dialect, g.box.Table())
-		},
-		run: func(ctx context.Context, n int) error {
-			return parallel(ctx, b.o.drainLoops, b.o.drainLoops, func(ctx context.Context, _, _ int) error {
-				c, err := relay.DrainOnce(ctx)
-				mu.Lock()
-				totals.Claimed += c.Claimed
-				totals.Delivered += c.Delivered
-				totals.Lost += c.Lost
-				mu.Unlock()
-				return err
-			})
-		},
-		check: func(ctx context.Context, n int) error {
-			if totals.Delivered != n || totals.Lost != 0 {
-				return fmt.Errorf("relay delivered %d of %d (claimed %d, lost %d)", totals.Delivered, n, totals.Claimed, totals.Lost)
-			}
-			return g.expectOutbox(ctx, 0, n)
-		},
-		teardown: func(context.Context) error { return g.close() },
-	}
-}
-
-// backlogStart is the available_at of the first pre-inserted message. A
-// backlog built by many transactions has a distinct time per message, so
-// message i becomes available at backlogStart + i µs, an hour ago: every
-// contender's claim walks its index in order instead of sorting a group of
-// equal times.
-func backlogStart() time.Time { return time.Now().UTC().Add(-time.Hour).Truncate(time.Microsecond) }
-
-func backlogTime(base time.Time, i int) time.Time {
-	return base.Add(time.Duration(i) * time.Microsecond)
-}
-
-// analyze refreshes the planner statistics of a freshly filled backlog
-// table, untimed, for every drain contender alike. Without it the plans
-// depend on whether autovacuum happened to analyze the table during the
-// run: see the report notes for what stale statistics cost.
-func analyze(ctx context.Context, db *gorm.DB, d gormkit.Dialect, table string) error {
-	var stmt string
-	switch d {
-	case gormkit.Postgres:
-		stmt = "ANALYZE " + quoteIdent(d, table)
-	case gormkit.MySQL:
-		stmt = "ANALYZE TABLE " + quoteIdent(d, table)
-	default:
-		stmt = "ANALYZE " + quoteIdent(d, table)
-	}
-	return db.WithContext(ctx).Exec(stmt).Error
 }

@@ -37,8 +37,8 @@ func (b *bench) sqliteDrivers(ctx context.Context) error {
 	drain := &table{title: "5. SQLite drivers — drain (gormkit relay)", metric: rate, refs: []string{sqlitePure}, env: "SQLite file, WAL, immediate transactions"}
 	m := b.o.messages
 	b.measure(ctx, drain, m, max(m/20, 200),
-		b.gormkitDrain(sqlitePure, pure("sqlite_drain")),
-		b.gormkitDrain(sqliteCgo, cgo("sqlite_drain")))
+		b.gormkitDrain(sqlitePure, pure("sqlite_drain"), drainOnce),
+		b.gormkitDrain(sqliteCgo, cgo("sqlite_drain"), drainOnce))
 	drain.notes = append(drain.notes, fmt.Sprintf("%d messages pre-inserted per run; %d DrainOnce loops, batches of %d.", m, b.o.drainLoops, drainBatchSize))
 	b.print(drain)
 
