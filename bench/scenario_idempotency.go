@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,7 @@ func placeOrder(ctx context.Context, db *gorm.DB, table string, i int) (placeRes
 // idempotency runs scenario 4 on every dialect: idempotency.Run around a
 // one-INSERT command against the bare command.
 func (b *bench) idempotency(ctx context.Context) error {
-	var headline float64
+	headline := math.NaN()
 	for _, d := range []gormkit.Dialect{gormkit.SQLite, gormkit.Postgres, gormkit.MySQL} {
 		t := &table{title: "4. Idempotency — " + dialectTitle(d, false), metric: cost, refs: []string{idemBare}, env: b.env.describe(d)}
 		n := b.o.idemOps
@@ -53,8 +54,9 @@ func (b *bench) idempotency(ctx context.Context) error {
 			"a replayed key answers from the stored result without running the command. %d concurrent callers (-workers). "+
 			"Statements per request are counted by a gormkit query observer; BEGIN and COMMIT do not pass through GORM callbacks and are not counted.", b.o.workers))
 		b.print(t)
-		r := t.ratio(idemRun, idemBare)
-		if d == gormkit.Postgres || headline == 0 {
+		// The headline is PostgreSQL's, or SQLite's when PostgreSQL did
+		// not run.
+		if r := t.ratio(idemRun, idemBare); !math.IsNaN(r) && (d == gormkit.Postgres || math.IsNaN(headline)) {
 			headline = r
 		}
 	}

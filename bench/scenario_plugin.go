@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -115,7 +116,7 @@ func (c *counter) Observe(context.Context, callbacks.QueryEvent) { c.n.Add(1) }
 // pluginOverhead runs scenario 1: the same GORM mix with and without the
 // gormkit plugin, on in-memory SQLite and on Postgres.
 func (b *bench) pluginOverhead(ctx context.Context) error {
-	worst := 0.0
+	worst := math.NaN()
 	for _, d := range []gormkit.Dialect{gormkit.SQLite, gormkit.Postgres} {
 		t := &table{title: "1. Plugin overhead — " + dialectTitle(d, true), metric: cost, refs: []string{"GORM without plugin"}}
 		t.env = b.env.describe(d)
@@ -141,7 +142,7 @@ func (b *bench) pluginOverhead(ctx context.Context) error {
 			"Each run interleaves the two handles in %d alternating blocks (ABBA order) so that load from other processes falls on both alike; "+
 			"Go CPU is this process's user+system time per op (getrusage).", pluginBlocks))
 		b.print(t)
-		if r := t.ratio(with.name, base.name); r > worst || worst == 0 {
+		if r := t.ratio(with.name, base.name); !math.IsNaN(r) && (math.IsNaN(worst) || r > worst) {
 			worst = r
 		}
 	}
