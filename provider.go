@@ -16,7 +16,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/gormkit/gormkit/callbacks"
-	"github.com/gormkit/gormkit/internal/sqlitetime"
+	"github.com/gormkit/gormkit/internal/sqliteconn"
 )
 
 // Dialect names a SQL dialect. The values match gorm.Dialector.Name().
@@ -294,12 +294,12 @@ func (pureGoSQLite) Dialector(s SQLiteSettings) gorm.Dialector {
 	return &sqlite.Dialector{DriverName: pureGoDriverName, DSN: "file:" + s.Path + "?" + q.Encode()}
 }
 
-// pureGoDriverName is glebarez's driver binding times in UTC (see
-// internal/sqlitetime): stored as text, times only compare and sort
-// correctly when they are all written in one zone.
+// pureGoDriverName is glebarez's driver with connections that bind times in
+// UTC, so stored times compare and sort correctly, and that survive a
+// cancelled transaction, so an in-memory database does (internal/sqliteconn).
 const pureGoDriverName = "gormkit-sqlite"
 
-func init() { sqlitetime.Register(pureGoDriverName, sqlite.DriverName) }
+func init() { sqliteconn.Register(pureGoDriverName, sqlite.DriverName) }
 
 func copyValues(v map[string][]string) url.Values {
 	out := url.Values{}

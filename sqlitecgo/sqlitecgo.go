@@ -21,7 +21,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/gormkit/gormkit"
-	"github.com/gormkit/gormkit/internal/sqlitetime"
+	"github.com/gormkit/gormkit/internal/sqliteconn"
 )
 
 // Driver is the cgo SQLite driver for gormkit.SQLiteConfig.Driver.
@@ -34,14 +34,15 @@ func (cgoDriver) Dialector(s gormkit.SQLiteSettings) gorm.Dialector {
 	return sqlite.New(sqlite.Config{DriverName: driverName, DSN: DSN(s)})
 }
 
-// driverName is go-sqlite3 binding times in UTC, as gormkit's default
-// driver does: SQLite stores times as text, which only compares and sorts
-// correctly when every time is written in one zone. The driver's own
+// driverName is go-sqlite3 with the connection wrapper of gormkit's default
+// driver: times are bound in UTC, because SQLite stores them as text that
+// only compares and sorts correctly when written in one zone, and
+// connections survive a cancelled transaction. The driver's own
 // *sqlite3.SQLiteConn is reachable through sql.Conn.Raw and
 // interface{ Unwrap() driver.Conn }.
 const driverName = "gormkit-sqlite3"
 
-func init() { sqlitetime.Register(driverName, sqlite.DriverName) }
+func init() { sqliteconn.Register(driverName, sqlite.DriverName) }
 
 // DSN returns the go-sqlite3 data source name for s. The URL's own query
 // parameters (s.Extra) pass through; gormkit's settings override them.

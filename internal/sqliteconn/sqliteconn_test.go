@@ -1,7 +1,9 @@
-package sqlitetime_test
+package sqliteconn_test
 
 import (
+	"context"
 	"database/sql"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,13 +11,13 @@ import (
 	_ "github.com/glebarez/go-sqlite"
 	"github.com/stretchr/testify/require"
 
-	"github.com/gormkit/gormkit/internal/sqlitetime"
+	"github.com/gormkit/gormkit/internal/sqliteconn"
 )
 
-func init() { sqlitetime.Register("sqlitetime-test", "sqlite") }
+func init() { sqliteconn.Register("sqliteconn-test", "sqlite") }
 
 func TestTimesAreBoundInUTC(t *testing.T) {
-	db, err := sql.Open("sqlitetime-test", filepath.Join(t.TempDir(), "t.db"))
+	db, err := sql.Open("sqliteconn-test", filepath.Join(t.TempDir(), "t.db"))
 	require.NoError(t, err)
 	defer db.Close()
 	_, err = db.Exec("CREATE TABLE t (at DATETIME)")
@@ -54,4 +56,36 @@ func TestTimesAreBoundInUTC(t *testing.T) {
 	require.NoError(t, db.QueryRow("SELECT ?, ?", "x", uint8(7)).Scan(&s, &i))
 	require.Equal(t, "x", s)
 	require.EqualValues(t, 7, i)
+}
+
+// A cancelled transaction must not close the only connection of an
+// in-memory database, which would drop the database.
+func TestCancelledTransactionKeepsConnection(t *testing.T) {
+	db, err := sql.Open("sqliteconn-test", "file::memory:")
+	require.NoError(t, err)
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxLifetime(0)
+	_, err = db.Exec("CREATE TABLE kept (n INTEGER)")
+	require.NoError(t, err)
+	for range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		tx, err := db.BeginTx(ctx, nil)
+		require.NoError(t, err)
+		_, err = tx.Exec("INSERT INTO kept (n) VALUES (1)")
+		require.NoError(t, err)
+		cancel() // database/sql rolls back in the background
+		for !errors.Is(execErr(tx), sql.ErrTxDone) {
+			time.Sleep(time.Millisecond)
+		}
+		var n int
+		require.NoError(t, db.QueryRow("SELECT COUNT(*) FROM kept").Scan(&n))
+		require.Zero(t, n)
+	}
+	require.Zero(t, db.Stats().MaxIdleClosed+db.Stats().MaxLifetimeClosed)
+}
+
+func execErr(tx *sql.Tx) error {
+	_, err := tx.ExecContext(context.Background(), "SELECT 1")
+	return err
 }
