@@ -33,7 +33,7 @@ func TestMySQLClientFoundRows(t *testing.T) {
 	t.Cleanup(func() { _ = sqlDB.Close() })
 
 	tables := testdb.Migrate(t, base)
-	c := newClock()
+	c := testdb.NewClock()
 	store, err := NewStore(gdb, Config{Table: tables.Idempotency, Now: c.Now})
 	require.NoError(t, err)
 	require.Equal(t, mysqlSQL{foundRows: true}, store.sql)

@@ -2,9 +2,7 @@ package idempotency
 
 import (
 	"context"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -12,31 +10,11 @@ import (
 	"github.com/gormkit/gormkit/internal/testdb"
 )
 
-// clock is a fake clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // bundle is what one test on one backend works with.
 type bundle struct {
 	db    *gormkit.DB
 	store *Store
-	clock *clock
+	clock *testdb.Clock
 	table string
 	ctx   context.Context
 }
@@ -44,7 +22,7 @@ type bundle struct {
 func setup(t *testing.T, db *gormkit.DB) *bundle {
 	t.Helper()
 	tables := testdb.Migrate(t, db)
-	c := newClock()
+	c := testdb.NewClock()
 	store, err := NewStore(db.Gorm, Config{Table: tables.Idempotency, Now: c.Now})
 	require.NoError(t, err)
 	return &bundle{db: db, store: store, clock: c, table: tables.Idempotency, ctx: context.Background()}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,34 +17,12 @@ import (
 	"github.com/gormkit/gormkit/outbox"
 )
 
-// fakeClock is a settable clock safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // bundle is what each test works with.
 type bundle struct {
 	ctx   context.Context
 	db    *gormkit.DB
 	ob    *outbox.Outbox
-	clock *fakeClock
+	clock *testdb.Clock
 	table string
 }
 
@@ -54,7 +31,7 @@ type bundle struct {
 func setup(t *testing.T, db *gormkit.DB) *bundle {
 	t.Helper()
 	tables := testdb.Migrate(t, db)
-	clock := newFakeClock()
+	clock := testdb.NewClock()
 	ob, err := outbox.New(db.Gorm, outbox.Config{Table: tables.Outbox, Now: clock.Now})
 	require.NoError(t, err)
 	return &bundle{ctx: context.Background(), db: db, ob: ob, clock: clock, table: tables.Outbox}
