@@ -164,7 +164,7 @@ func ExampleSetupStatements() {
 	}
 	// Output:
 	// CREATE TABLE IF NOT EXISTS "app_outbox" (
-	// CREATE INDEX IF NOT EXISTS "idx_app_outbox_claim" ON "app_outbox" (status, available_at)
+	// CREATE INDEX IF NOT EXISTS "idx_app_outbox_claim" ON "app_outbox" (status, available_at, id)
 	// CREATE TABLE IF NOT EXISTS "idempotency_records" (
 	// CREATE INDEX IF NOT EXISTS "idx_idempotency_records_expires" ON "idempotency_records" (expires_at)
 }

@@ -75,7 +75,7 @@ func SetupStatements(dialect string, table Table, tableName string) ([]string, e
 	var columns, indexSuffix, indexColumns string
 	switch table {
 	case OutboxTable:
-		columns, indexSuffix, indexColumns = outboxColumns, "claim", "status, available_at"
+		columns, indexSuffix, indexColumns = outboxColumns, "claim", "status, available_at, id"
 		if tableName == "" {
 			tableName = DefaultOutboxTable
 		}

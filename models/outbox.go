@@ -20,8 +20,11 @@ const DefaultOutboxTable = "outbox_messages"
 
 // OutboxMessage is one row of the outbox table.
 type OutboxMessage struct {
-	// ID is a time-ordered UUID (version 7).
-	ID      string `gorm:"column:id;type:varchar(36);primaryKey;not null"`
+	// ID is a time-ordered UUID (version 7). It is the last column of the
+	// claim index, so claims ordered by (available_at, id) read the index
+	// in order even when many messages share one available_at (every
+	// message of one Enqueue call does).
+	ID      string `gorm:"column:id;type:varchar(36);primaryKey;not null;index:,composite:claim,priority:3"`
 	Kind    string `gorm:"column:kind;type:varchar(16);not null"`
 	Name    string `gorm:"column:name;type:varchar(255);not null"`
 	Payload JSON   `gorm:"column:payload;not null"`

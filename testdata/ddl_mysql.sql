@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS `outbox_messages` (
   delivered_at datetime(6),
   dead_lettered_at datetime(6),
   PRIMARY KEY (id),
-  INDEX `idx_outbox_messages_claim` (status, available_at)
+  INDEX `idx_outbox_messages_claim` (status, available_at, id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 CREATE TABLE IF NOT EXISTS `idempotency_records` (

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS "outbox_messages" (
   PRIMARY KEY (id)
 );
 
-CREATE INDEX IF NOT EXISTS "idx_outbox_messages_claim" ON "outbox_messages" (status, available_at);
+CREATE INDEX IF NOT EXISTS "idx_outbox_messages_claim" ON "outbox_messages" (status, available_at, id);
 
 CREATE TABLE IF NOT EXISTS "idempotency_records" (
   storage_key char(64) NOT NULL,
