@@ -14,6 +14,20 @@ import (
 // status: a claim that expired and was taken over by another worker, or a
 // message already written back, matches nothing and yields ErrClaimLost.
 
+// isPending and isDelivered are the status tests of the write-backs. A
+// write-back finds its rows by primary key; the status only confirms them.
+// Written as a plain "status = 'pending'", the test matches the leading
+// column of the claim index, and a planner without current statistics
+// (PostgreSQL and SQLite right after a bulk load, a catch-up after an
+// outage) takes that index as the selective one and visits every pending
+// row on each write-back. A boolean test ("… IS TRUE", the same rows:
+// status is never NULL) is not an index condition on any dialect, so the
+// primary key is the only access path left.
+const (
+	isPending   = "(status = " + sqlPending + ") IS TRUE"
+	isDelivered = "(status = " + sqlDelivered + ") IS TRUE"
+)
+
 // maxErrorLength bounds the stored last_error.
 const maxErrorLength = 8 << 10
 
@@ -28,10 +42,10 @@ const writeBackChunk = 1000
 func (o *Outbox) MarkDelivered(ctx context.Context, token string, ids ...string) error {
 	now := o.now()
 	q := "UPDATE " + o.table + " SET status = " + sqlDelivered + ", delivered_at = ?, updated_at = ?, locked_until = NULL" +
-		" WHERE claim_token = ? AND status = " + sqlPending + " AND id IN ?"
-	settled := "SELECT id FROM " + o.table + " WHERE claim_token = ? AND status = " + sqlDelivered + " AND id IN ?"
+		" WHERE id IN ? AND claim_token = ? AND " + isPending
+	settled := "SELECT id FROM " + o.table + " WHERE id IN ? AND claim_token = ? AND " + isDelivered
 	return o.batchCAS(ctx, token, ids, settled, []any{token}, func(chunk []string) (int64, error) {
-		res := o.db.WithContext(ctx).Exec(q, now, now, token, chunk)
+		res := o.db.WithContext(ctx).Exec(q, now, now, chunk, token)
 		return res.RowsAffected, res.Error
 	})
 }
@@ -43,12 +57,12 @@ func (o *Outbox) MarkDelivered(ctx context.Context, token string, ids ...string)
 func (o *Outbox) Release(ctx context.Context, token string, ids ...string) error {
 	now := o.now()
 	q := "UPDATE " + o.table + " SET locked_until = NULL, claim_token = NULL, updated_at = ?, attempts = attempts - 1" +
-		" WHERE claim_token = ? AND status = " + sqlPending + " AND id IN ?"
+		" WHERE id IN ? AND claim_token = ? AND " + isPending
 	// A released row has no token left to compare, so "settled" means
 	// pending, unleased and unclaimed: nobody else holds it.
-	settled := "SELECT id FROM " + o.table + " WHERE status = " + sqlPending + " AND claim_token IS NULL AND locked_until IS NULL AND id IN ?"
+	settled := "SELECT id FROM " + o.table + " WHERE id IN ? AND claim_token IS NULL AND locked_until IS NULL AND " + isPending
 	return o.batchCAS(ctx, token, ids, settled, nil, func(chunk []string) (int64, error) {
-		res := o.db.WithContext(ctx).Exec(q, now, token, chunk)
+		res := o.db.WithContext(ctx).Exec(q, now, chunk, token)
 		return res.RowsAffected, res.Error
 	})
 }
@@ -64,7 +78,7 @@ func (o *Outbox) Retry(ctx context.Context, token, id string, at time.Time, caus
 		at = now
 	}
 	q := "UPDATE " + o.table + " SET available_at = ?, last_error = ?, locked_until = NULL, claim_token = NULL, updated_at = ?" +
-		" WHERE id = ? AND claim_token = ? AND status = " + sqlPending
+		" WHERE id = ? AND claim_token = ? AND " + isPending
 	return o.singleCAS(ctx, "retry", id, q, models.UTC(at), truncateError(cause), now, id, token)
 }
 
@@ -76,7 +90,7 @@ func (o *Outbox) DeadLetter(ctx context.Context, token, id, reason string) error
 	}
 	now := o.now()
 	q := "UPDATE " + o.table + " SET status = " + sqlDeadLettered + ", dead_lettered_at = ?, last_error = ?, locked_until = NULL, updated_at = ?" +
-		" WHERE id = ? AND claim_token = ? AND status = " + sqlPending
+		" WHERE id = ? AND claim_token = ? AND " + isPending
 	return o.singleCAS(ctx, "dead-letter", id, q, now, truncateError(reason), now, id, token)
 }
 
@@ -102,7 +116,7 @@ func (o *Outbox) singleCAS(ctx context.Context, action, id, q string, args ...an
 }
 
 // batchCAS runs update over ids in chunks. When fewer rows changed than
-// asked, settledQ (binding the chunk) finds the IDs already in the state
+// asked, settledQ (binding the chunk, then settledArgs) finds the IDs already in the state
 // the write-back asked for; the rest are reported lost.
 func (o *Outbox) batchCAS(ctx context.Context, token string, ids []string, settledQ string, settledArgs []any, update func([]string) (int64, error)) error {
 	if token == "" {
@@ -120,7 +134,7 @@ func (o *Outbox) batchCAS(ctx context.Context, token string, ids []string, settl
 			continue
 		}
 		var found []string
-		args := append(append([]any(nil), settledArgs...), chunk)
+		args := append([]any{chunk}, settledArgs...)
 		if err := o.db.WithContext(ctx).Raw(settledQ, args...).Scan(&found).Error; err != nil {
 			return fmt.Errorf("outbox: find lost claims: %w", err)
 		}
