@@ -137,3 +137,50 @@ func getCallback(db *gorm.DB, processor, name string) func(*gorm.DB) {
 	}
 	return cb.Raw().Get(name)
 }
+
+// Report reaches the observers registered on the handle a transaction or
+// session came from, completed like the events of the after hooks.
+func TestReport(t *testing.T) {
+	db := openSQLite(t)
+	// Nothing registered: nothing to do, and no panic.
+	require.False(t, callbacks.Observed(db))
+	callbacks.Report(context.Background(), db, callbacks.QueryEvent{SQL: "x"})
+
+	rec := callbacks.NewRecorder(0)
+	require.NoError(t, callbacks.Register(db, callbacks.Config{Observers: []callbacks.Observer{rec}, Port: "p", Provider: "prov"}))
+	withValues := callbacks.NewRecorder(0)
+	require.NoError(t, callbacks.Register(db, callbacks.Config{Name: "audit", ParamValues: true, Observers: []callbacks.Observer{withValues}}))
+	require.True(t, callbacks.Observed(db))
+
+	params := []any{"secret", 1}
+	boom := errors.New("boom")
+	err := db.Transaction(func(tx *gorm.DB) error {
+		require.True(t, callbacks.Observed(tx))
+		callbacks.Report(context.Background(), tx.Session(&gorm.Session{}), callbacks.QueryEvent{
+			SQL: "INSERT INTO t VALUES (?, ?)", Operation: callbacks.OpRaw, Table: "t", ParamCount: 2,
+			Params: params, RowsAffected: 1, Duration: time.Millisecond, Err: boom,
+		})
+		callbacks.Report(nil, tx, callbacks.QueryEvent{SQL: "SELECT", Err: gorm.ErrRecordNotFound}) //nolint:staticcheck // nil ctx: the statement's is used
+		return nil
+	})
+	require.NoError(t, err)
+
+	events := rec.Events()
+	require.Len(t, events, 2)
+	e := events[0]
+	require.Equal(t, "INSERT INTO t VALUES (?, ?)", e.SQL)
+	require.Equal(t, callbacks.OpRaw, e.Operation)
+	require.Equal(t, "t", e.Table)
+	require.Equal(t, 2, e.ParamCount)
+	require.Nil(t, e.Params, "values are redacted unless asked for")
+	require.Equal(t, "p", e.Port)
+	require.Equal(t, "prov", e.Provider)
+	require.EqualValues(t, 1, e.RowsAffected)
+	require.ErrorIs(t, e.Err, boom)
+	require.NoError(t, events[1].Err, "record not found is not an error event")
+
+	require.Len(t, withValues.Events(), 2)
+	require.Equal(t, params, withValues.Events()[0].Params)
+	params[0] = "changed"
+	require.Equal(t, "secret", withValues.Events()[0].Params[0], "observers get a copy")
+}

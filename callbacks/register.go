@@ -62,6 +62,7 @@ func Register(db *gorm.DB, cfg Config) error {
 			return fmt.Errorf("gormkit: register %s_after: %w", name, err)
 		}
 	}
+	remember(db, cfg)
 	return nil
 }
 
@@ -86,26 +87,39 @@ func (cfg Config) after(op Operation) func(*gorm.DB) {
 			Operation:    op,
 			Table:        stmt.Table,
 			ParamCount:   len(stmt.Vars),
+			Params:       stmt.Vars,
 			RowsAffected: db.RowsAffected,
-			Port:         cfg.Port,
-			Provider:     cfg.Provider,
 			Time:         start,
+			Err:          db.Error,
 		}
 		if !start.IsZero() {
 			e.Duration = time.Since(start)
 		}
-		if db.Error != nil && !errors.Is(db.Error, gorm.ErrRecordNotFound) {
-			e.Err = db.Error
-		}
-		if cfg.ParamValues {
-			e.Params = append([]any(nil), stmt.Vars...)
-		}
-		ctx := stmt.Context
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		for _, o := range cfg.Observers {
-			o.Observe(ctx, e)
-		}
+		cfg.emit(stmt.Context, e)
+	}
+}
+
+// emit completes e with what cfg says and hands it to cfg's observers: it
+// sets Port and Provider, keeps a copy of Params only when ParamValues is
+// on, and drops gorm.ErrRecordNotFound, which is not an error event. Both
+// the after hooks and Report use it.
+func (cfg Config) emit(ctx context.Context, e QueryEvent) {
+	if len(cfg.Observers) == 0 {
+		return
+	}
+	e.Port, e.Provider = cfg.Port, cfg.Provider
+	if cfg.ParamValues {
+		e.Params = append([]any(nil), e.Params...)
+	} else {
+		e.Params = nil
+	}
+	if errors.Is(e.Err, gorm.ErrRecordNotFound) {
+		e.Err = nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	for _, o := range cfg.Observers {
+		o.Observe(ctx, e)
 	}
 }
