@@ -40,8 +40,9 @@ type NewMessage struct {
 const (
 	maxIDLength   = 36
 	maxNameLength = 255
-	// columnsPerRow is the number of values one row binds.
-	columnsPerRow = 11
+	// columnsPerRow is the number of values one row binds; status and
+	// attempts are literals.
+	columnsPerRow = 9
 )
 
 // Enqueue writes msgs with the outbox's own handle, outside any
@@ -55,7 +56,11 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...NewMessage) ([]string, err
 // a unit of work, so the messages commit or roll back with the business
 // rows. All messages are validated before any SQL runs, then written with
 // one INSERT (one per 1,000 messages; per 100 on SQLite). It returns the
-// IDs in order.
+// IDs in order. ctx bounds the INSERT; when nil, tx's context is used.
+//
+// The INSERT runs on tx's connection pool without GORM's statement
+// builder: GORM's logger and gormkit's query observers report it, but
+// callbacks other plugins registered on GORM's raw processor do not run.
 func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage) ([]string, error) {
 	if tx == nil {
 		return nil, invalid("nil transaction handle")
@@ -77,21 +82,32 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage)
 		out[i] = r[0].(string)
 		rows = append(rows, r...)
 	}
-	db := tx.WithContext(ctx)
 	chunk := o.sql.maxInsertRows()
 	for start := 0; start < len(msgs); start += chunk {
 		n := min(chunk, len(msgs)-start)
-		stmt := o.insertSQL(n)
-		if err := db.Exec(stmt, rows[start*columnsPerRow:(start+n)*columnsPerRow]...).Error; err != nil {
+		if _, err := o.exec(ctx, tx, o.insertStmt(n), rows[start*columnsPerRow:(start+n)*columnsPerRow]); err != nil {
 			return nil, fmt.Errorf("outbox: enqueue: %w", err)
 		}
 	}
 	return out, nil
 }
 
+// insertStmt returns the INSERT of n rows, built once per row count.
+func (o *Outbox) insertStmt(n int) stmtText {
+	if n == 1 {
+		return o.insertOne
+	}
+	if s, ok := o.inserts.Load(n); ok {
+		return s.(stmtText)
+	}
+	s := newStmt(o.dialect, o.insertSQL(n))
+	o.inserts.Store(n, s)
+	return s
+}
+
 // insertSQL returns an INSERT of n rows.
 func (o *Outbox) insertSQL(n int) string {
-	const values = "(?,?,?,?,?,?,?,?,?,?,?)"
+	const values = "(?,?,?,?,?," + sqlPending + ",0,?,?,?,?)"
 	var b strings.Builder
 	b.Grow(120 + n*(len(values)+1))
 	b.WriteString("INSERT INTO ")
@@ -147,7 +163,7 @@ func (o *Outbox) row(m NewMessage, now time.Time) ([]any, error) {
 	if !m.AvailableAt.IsZero() {
 		availableAt = models.UTC(m.AvailableAt)
 	}
-	return []any{id, m.Kind, m.Name, payload, headers, StatusPending, 0, maxAttempts, availableAt, now, now}, nil
+	return []any{id, m.Kind, m.Name, payload, headers, maxAttempts, availableAt, now, now}, nil
 }
 
 // encodePayload returns the JSON text of a payload.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -69,6 +70,9 @@ type Outbox struct {
 	dialect dialect.Name
 	sql     dialectSQL
 	table   string // quoted, ready to splice
+
+	insertOne stmtText // the INSERT of one row
+	inserts   sync.Map // row count -> stmtText, INSERTs of more rows
 }
 
 // New returns an outbox on db. The table name is validated before any SQL
@@ -83,7 +87,9 @@ func New(db *gorm.DB, cfg Config) (*Outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Outbox{db: db, cfg: cfg, dialect: d, sql: sqlFor(d), table: d.Quote(cfg.Table)}, nil
+	o := &Outbox{db: db, cfg: cfg, dialect: d, sql: sqlFor(d), table: d.Quote(cfg.Table)}
+	o.insertOne = newStmt(d, o.insertSQL(1))
+	return o, nil
 }
 
 // Table returns the outbox table name.
