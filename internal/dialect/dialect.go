@@ -60,16 +60,6 @@ func (n Name) Quote(ident string) string {
 	return strings.Join(parts, ".")
 }
 
-// Placeholder returns the bind placeholder for the i-th (1-based) parameter.
-// GORM rewrites "?" for Postgres itself, so every store writes "?"; this is
-// for the rare statement built outside GORM.
-func (n Name) Placeholder(i int) string {
-	if n == Postgres {
-		return fmt.Sprintf("$%d", i)
-	}
-	return "?"
-}
-
 // IsRetryable reports whether err is a serialization failure, a deadlock or a
 // lock wait timeout: an error after which running the whole transaction
 // again can succeed.
@@ -84,21 +74,4 @@ func IsRetryable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
-}
-
-// IsUniqueViolation reports whether err is a unique or primary key violation.
-func IsUniqueViolation(err error) bool {
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return true
-	}
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "23505"
-	}
-	var my *mysql.MySQLError
-	if errors.As(err, &my) {
-		return my.Number == 1062
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLITE_CONSTRAINT_PRIMARYKEY")
 }
