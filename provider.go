@@ -160,16 +160,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	gdb, err := gorm.Open(dialector, gormConfig(cfg.Gorm))
 	if err != nil {
-		return nil, fail("cannot open %s: %s", t.redacted, scrub(err.Error(), t.password))
+		return nil, fail("cannot open %s: %s", t.redacted, t.scrubAll(err.Error()))
 	}
 	sqlDB, err := gdb.DB()
 	if err != nil {
-		return nil, fail("%s", scrub(err.Error(), t.password))
+		return nil, fail("%s", t.scrubAll(err.Error()))
 	}
 	cfg.Pool.apply(sqlDB, t)
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
-		return nil, fail("cannot reach %s: %s", t.redacted, scrub(err.Error(), t.password))
+		return nil, fail("cannot reach %s: %s", t.redacted, t.scrubAll(err.Error()))
 	}
 
 	db := &DB{Gorm: gdb, SQL: sqlDB, Dialect: d, Name: cfg.Name, Provider: "gormkit-" + string(d)}

@@ -144,6 +144,11 @@ func TestUnreachableServerRedactsPassword(t *testing.T) {
 		{"postgres://u:p%40ss%3Aword@127.0.0.1:1/db?sslmode=disable&connect_timeout=2", []string{"p@ss:word", "p%40ss%3Aword", "p%40ss"}},
 		{"mysql://u:secretpw@127.0.0.1:1/db?timeout=2s", []string{"secretpw"}},
 		{"mysql://u:p%40ss%3Aword@127.0.0.1:1/db?timeout=2s", []string{"p@ss:word", "p%40ss%3Aword", "p%40ss"}},
+		// libpq and pgx also take the password as a query parameter.
+		{"postgres://u@127.0.0.1:1/db?password=secretpw&sslmode=disable&connect_timeout=2", []string{"secretpw"}},
+		{"postgres://u@127.0.0.1:1/db?sslmode=disable&PASSWORD=secretpw&connect_timeout=2", []string{"secretpw"}},
+		{"postgres://u@127.0.0.1:1/db?password=p%40ss%3Aword&sslmode=disable&connect_timeout=2", []string{"p@ss:word", "p%40ss%3Aword", "p%40ss"}},
+		{"mysql://u@127.0.0.1:1/db?password=secretpw&timeout=2s", []string{"secretpw"}},
 	}
 	for _, c := range cases {
 		t.Run(c.url, func(t *testing.T) {

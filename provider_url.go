@@ -19,6 +19,9 @@ type target struct {
 	dsn      string
 	redacted string
 	password string
+	// querySecrets are password values given as query parameters, also
+	// scrubbed from driver errors.
+	querySecrets []string
 	// sqlite only
 	sqlitePath   string
 	sqliteMemory bool
@@ -113,7 +116,37 @@ func parsePostgres(raw string) (*target, error) {
 		return nil, fmt.Errorf("invalid PostgreSQL URL: %w", err)
 	}
 	pw, _ := u.User.Password()
-	return &target{dialect: Postgres, dsn: raw, redacted: u.Redacted(), password: pw}, nil
+	redacted, secrets := redactURL(u)
+	return &target{dialect: Postgres, dsn: raw, redacted: redacted, password: pw, querySecrets: secrets}, nil
+}
+
+// redactURL returns u with its user password and the values of its
+// password query parameters (libpq's and pgx's password and sslpassword,
+// in any case) masked, and those values, unescaped, for scrubbing.
+func redactURL(u *url.URL) (string, []string) {
+	if u.RawQuery == "" {
+		return u.Redacted(), nil
+	}
+	var secrets []string
+	pairs := strings.Split(u.RawQuery, "&")
+	for i, pair := range pairs {
+		k, v, ok := strings.Cut(pair, "=")
+		name, err := url.QueryUnescape(k)
+		if err != nil {
+			name = k
+		}
+		if !ok || v == "" || (!strings.EqualFold(name, "password") && !strings.EqualFold(name, "sslpassword")) {
+			continue
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			v = uv
+		}
+		secrets = append(secrets, v)
+		pairs[i] = k + "=xxxxx"
+	}
+	c := *u
+	c.RawQuery = strings.Join(pairs, "&")
+	return c.Redacted(), secrets
 }
 
 // parseMySQL converts mysql://user:pass@host:port/db?params into a
@@ -159,7 +192,8 @@ func parseMySQL(raw string) (*target, error) {
 	if _, ok := cfg.Params["charset"]; !ok {
 		cfg.Params["charset"] = "utf8mb4"
 	}
-	return &target{dialect: MySQL, dsn: cfg.FormatDSN(), redacted: u.Redacted(), password: cfg.Passwd}, nil
+	redacted, secrets := redactURL(u)
+	return &target{dialect: MySQL, dsn: cfg.FormatDSN(), redacted: redacted, password: cfg.Passwd, querySecrets: secrets}, nil
 }
 
 // applyMySQLParam maps the few driver options users set in a URL; any other
@@ -253,6 +287,15 @@ func passwordOf(raw string) string {
 		return rest[colon+1 : at]
 	}
 	return ""
+}
+
+// scrubAll scrubs t's password and query secrets from s.
+func (t *target) scrubAll(s string) string {
+	s = scrub(s, t.password)
+	for _, secret := range t.querySecrets {
+		s = scrub(s, secret)
+	}
+	return s
 }
 
 // scrub replaces every occurrence of secret in s.
