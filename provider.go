@@ -52,7 +52,8 @@ type Config struct {
 	Dialect Dialect
 	// Name is the port name reported in query events. Default "db".
 	Name string
-	// Gorm is passed to gorm.Open. Default: a silent logger, UTC
+	// Gorm is passed to gorm.Open (a copy with DisableAutomaticPing set:
+	// Open pings under its own ctx). Default: a silent logger, UTC
 	// microsecond NowFunc and TranslateError.
 	Gorm *gorm.Config
 	// Pool sets the connection pool; zero fields take the defaults listed on
@@ -156,10 +157,25 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	case Postgres:
 		dialector = postgres.Open(t.dsn)
 	case MySQL:
-		dialector = mysql.Open(t.dsn)
+		// GORM's MySQL dialector asks the server for its version while
+		// opening, without a context; connecting first, under ctx, keeps a
+		// silent server from holding Open past ctx's deadline.
+		pool, err := sql.Open(mysql.DefaultDriverName, t.dsn)
+		if err != nil {
+			return nil, fail("cannot open %s: %s", t.redacted, t.scrubAll(err.Error()))
+		}
+		cfg.Pool.apply(pool, t)
+		if err := pool.PingContext(ctx); err != nil {
+			_ = pool.Close()
+			return nil, fail("cannot reach %s: %s", t.redacted, t.scrubAll(err.Error()))
+		}
+		dialector = mysql.New(mysql.Config{DSN: t.dsn, Conn: pool})
 	}
 	gdb, err := gorm.Open(dialector, gormConfig(cfg.Gorm))
 	if err != nil {
+		if d == MySQL {
+			_ = dialector.(*mysql.Dialector).Conn.(*sql.DB).Close()
+		}
 		return nil, fail("cannot open %s: %s", t.redacted, t.scrubAll(err.Error()))
 	}
 	sqlDB, err := gdb.DB()
@@ -197,14 +213,22 @@ func (db *DB) Ping(ctx context.Context) error {
 // Close closes the connection pool.
 func (db *DB) Close() error { return db.SQL.Close() }
 
+// gormConfig returns the config gorm.Open gets. GORM's own ping on open
+// takes no context, so it is always off: Open pings under its ctx instead.
 func gormConfig(c *gorm.Config) *gorm.Config {
 	if c != nil {
-		return c
+		if c.DisableAutomaticPing {
+			return c
+		}
+		copied := *c
+		copied.DisableAutomaticPing = true
+		return &copied
 	}
 	return &gorm.Config{
-		Logger:         logger.Discard,
-		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-		TranslateError: true,
+		Logger:               logger.Discard,
+		NowFunc:              func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		TranslateError:       true,
+		DisableAutomaticPing: true,
 	}
 }
 

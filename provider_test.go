@@ -2,6 +2,7 @@ package gormkit
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/gormkit/gormkit/callbacks"
 )
@@ -441,6 +443,55 @@ func requireHidden(t *testing.T, s string, secrets ...string) {
 	for _, secret := range secrets {
 		if strings.Contains(s, secret) {
 			t.Fatalf("%q leaks part of the password (%s)", s, secret)
+		}
+	}
+}
+
+// A server that accepts connections but never answers must not hold Open
+// past its context's deadline, whatever the driver's own timeouts.
+func TestOpenHonoursContextWhenServerIsSilent(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	addr := ln.Addr().String()
+	for _, url := range []string{"postgres://u:pw@" + addr + "/db?sslmode=disable", "mysql://u:pw@" + addr + "/db"} {
+		for _, cfg := range []Config{{URL: url}, {URL: url, Gorm: &gorm.Config{Logger: logger.Discard}}} {
+			t.Run(url, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				defer cancel()
+				done := make(chan error, 1)
+				go func() {
+					_, err := Open(ctx, cfg)
+					done <- err
+				}()
+				select {
+				case err := <-done:
+					require.Error(t, err)
+					require.NotContains(t, err.Error(), "pw@")
+				case <-time.After(10 * time.Second):
+					t.Fatal("Open ignored its context's deadline")
+				}
+			})
 		}
 	}
 }
