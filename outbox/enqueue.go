@@ -55,8 +55,10 @@ func (o *Outbox) Enqueue(ctx context.Context, msgs ...NewMessage) ([]string, err
 // EnqueueTx writes msgs with tx, a root handle or the transaction handle of
 // a unit of work, so the messages commit or roll back with the business
 // rows. All messages are validated before any SQL runs, then written with
-// one INSERT (one per 1,000 messages; per 100 on SQLite). It returns the
-// IDs in order. ctx bounds the INSERT; when nil, tx's context is used.
+// one INSERT (one per 1,000 messages; per 100 on SQLite; several INSERTs
+// on a root handle run in a transaction of their own, so they are written
+// all or none). It returns the IDs in order. ctx bounds the INSERT; when
+// nil, tx's context is used.
 //
 // The INSERT runs on tx's connection pool without GORM's statement
 // builder: GORM's logger and gormkit's query observers report it, but
@@ -83,11 +85,29 @@ func (o *Outbox) EnqueueTx(ctx context.Context, tx *gorm.DB, msgs ...NewMessage)
 		rows = append(rows, r...)
 	}
 	chunk := o.sql.maxInsertRows()
-	for start := 0; start < len(msgs); start += chunk {
-		n := min(chunk, len(msgs)-start)
-		if _, err := o.exec(ctx, tx, o.insertStmt(n), rows[start*columnsPerRow:(start+n)*columnsPerRow]); err != nil {
-			return nil, fmt.Errorf("outbox: enqueue: %w", err)
+	insert := func(tx *gorm.DB) error {
+		for start := 0; start < len(msgs); start += chunk {
+			n := min(chunk, len(msgs)-start)
+			if _, err := o.exec(ctx, tx, o.insertStmt(n), rows[start*columnsPerRow:(start+n)*columnsPerRow]); err != nil {
+				return fmt.Errorf("outbox: enqueue: %w", err)
+			}
 		}
+		return nil
+	}
+	var err error
+	if _, inTx := tx.Statement.ConnPool.(gorm.TxCommitter); len(msgs) > chunk && !inTx && !tx.DryRun && tx.Error == nil {
+		// Several INSERTs outside a transaction: one of their own, so a
+		// failure leaves none of the messages behind.
+		h := tx
+		if ctx != nil {
+			h = tx.WithContext(ctx)
+		}
+		err = h.Transaction(insert)
+	} else {
+		err = insert(tx)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
