@@ -64,20 +64,21 @@ func NewPlugin(opts ...PluginOption) *Plugin {
 // Name implements gorm.Plugin.
 func (p *Plugin) Name() string { return PluginName }
 
-// Initialize implements gorm.Plugin: it registers the callbacks and runs the
-// migration asked for with WithAutoMigrate.
+// Initialize implements gorm.Plugin: it runs the migration asked for with
+// WithAutoMigrate, then registers the callbacks.
 func (p *Plugin) Initialize(db *gorm.DB) error {
 	cfg := p.cfg
 	if cfg.Provider == "" && db.Dialector != nil {
 		cfg.Provider = "gormkit-" + db.Dialector.Name()
 	}
-	if err := callbacks.Register(db, cfg); err != nil {
-		return err
-	}
+	// Migrate first: if it fails, nothing is registered and db.Use can be
+	// called again.
 	if p.migrate != nil {
-		return AutoMigrate(db, *p.migrate)
+		if err := AutoMigrate(db, *p.migrate); err != nil {
+			return err
+		}
 	}
-	return nil
+	return callbacks.Register(db, cfg)
 }
 
 // TableNames names gormkit's tables. Empty fields take the defaults,

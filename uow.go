@@ -151,6 +151,18 @@ func TxFromContext(ctx context.Context) (*gorm.DB, bool) {
 	return nil, false
 }
 
+// DBFromContext returns the transaction of the unit of work running in ctx
+// when it runs on db's database, and db otherwise, bound to ctx. Stores use
+// it so that a call made inside a unit of work joins its transaction.
+func DBFromContext(ctx context.Context, db *gorm.DB) *gorm.DB {
+	// A transaction keeps the pool it began on in its Config, which is how
+	// a unit of work recognizes its database.
+	if st, ok := ctx.Value(txStateKey{}).(*txState); ok && st.pool == db.ConnPool {
+		return st.tx.WithContext(ctx)
+	}
+	return db.WithContext(ctx)
+}
+
 // Transaction runs fn in a transaction with the ports built for it.
 //
 // fn returning nil commits; an error or a panic rolls back (a panic is

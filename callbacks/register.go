@@ -11,7 +11,7 @@ import (
 
 // Config tells Register what to put in events and where to send them.
 type Config struct {
-	// Name prefixes the callback names ("<Name>:before_create"…).
+	// Name prefixes the callback names ("<Name>:create_before"…).
 	// Default "gormkit".
 	Name string
 	// Port and Provider are copied into every event.

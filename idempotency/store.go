@@ -118,15 +118,10 @@ func (s *Store) Config() Config { return s.cfg }
 // handle picks the transaction in ctx (when it is on the store's database)
 // or the store's own handle.
 func (s *Store) handle(ctx context.Context) *gorm.DB {
-	db := s.db
-	if !s.bound {
-		// A transaction keeps the pool it began on in its Config, which is
-		// how the unit of work itself recognizes its database.
-		if tx, ok := gormkit.TxFromContext(ctx); ok && tx.ConnPool == s.db.ConnPool {
-			db = tx
-		}
+	if s.bound {
+		return s.db.WithContext(ctx)
 	}
-	return db.WithContext(ctx)
+	return gormkit.DBFromContext(ctx, s.db)
 }
 
 func inTx(db *gorm.DB) bool {

@@ -45,11 +45,15 @@ const (
 	columnsPerRow = 9
 )
 
-// Enqueue writes msgs with the outbox's own handle, outside any
-// transaction, and returns their IDs in order. Use EnqueueTx to write them
-// in a business transaction.
+// Enqueue writes msgs and returns their IDs in order. Inside a gormkit unit
+// of work on the outbox's database (ctx carries its transaction) the
+// messages join that transaction; otherwise they are written with the
+// outbox's own handle. Use EnqueueTx to name the transaction explicitly.
 func (o *Outbox) Enqueue(ctx context.Context, msgs ...NewMessage) ([]string, error) {
-	return o.EnqueueTx(ctx, o.db, msgs...)
+	if ctx == nil {
+		return nil, invalid("nil context")
+	}
+	return o.EnqueueTx(ctx, gormkit.DBFromContext(ctx, o.db), msgs...)
 }
 
 // EnqueueTx writes msgs with tx, a root handle or the transaction handle of

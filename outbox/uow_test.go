@@ -112,3 +112,34 @@ func TestUnitOfWorkWritesEventsInTheBusinessTransaction(t *testing.T) {
 		require.Len(t, batch.Messages, 2)
 	})
 }
+
+func TestEnqueueJoinsTheUnitOfWorkInContext(t *testing.T) {
+	testdb.ForEach(t, func(t *testing.T, db *gormkit.DB) {
+		b := setup(t, db)
+		uow := gormkit.NewUnitOfWork(db.Gorm, func(tx *gorm.DB, _ gormkit.EventRecorder) *gorm.DB { return tx })
+
+		// Enqueue (not EnqueueTx) inside the unit of work: it rolls back with it.
+		// On in-memory SQLite, writing on the root handle instead would wait
+		// forever for the only connection.
+		errDeclined := errors.New("declined")
+		err := uow.Transaction(b.ctx, func(ctx context.Context, _ *gorm.DB) error {
+			if _, err := b.ob.Enqueue(ctx, outbox.NewMessage{Kind: outbox.KindJob, Name: "j", Payload: 1}); err != nil {
+				return err
+			}
+			return errDeclined
+		})
+		require.ErrorIs(t, err, errDeclined)
+		require.Zero(t, b.count(t, ""))
+
+		var id string
+		err = uow.Transaction(b.ctx, func(ctx context.Context, _ *gorm.DB) error {
+			ids, err := b.ob.Enqueue(ctx, outbox.NewMessage{Kind: outbox.KindJob, Name: "j", Payload: 2})
+			if err == nil {
+				id = ids[0]
+			}
+			return err
+		})
+		require.NoError(t, err)
+		require.Equal(t, "j", b.row(t, id).Name)
+	})
+}
