@@ -205,6 +205,14 @@ func TestMySQLURLConversion(t *testing.T) {
 	require.Equal(t, "db.example:3306", cfg.Addr, "default port")
 	require.Equal(t, "latin1", cfg.Params["charset"], "an explicit charset is kept")
 
+	tg, err = parseTarget("mysql://app@db.example/shop?password=qs-secret", MySQL)
+	require.NoError(t, err)
+	cfg, err = mysql.ParseDSN(tg.dsn)
+	require.NoError(t, err)
+	require.Equal(t, "qs-secret", cfg.Passwd, "a password in the query is the password")
+	require.NotContains(t, cfg.Params, "password", "and never a session variable")
+	require.NotContains(t, tg.redacted, "qs-secret")
+
 	tg, err = parseTarget("mysql://app@[::1]:3310/shop", MySQL)
 	require.NoError(t, err)
 	cfg, err = mysql.ParseDSN(tg.dsn)

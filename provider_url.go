@@ -216,6 +216,9 @@ func applyMySQLParam(cfg *mysql.Config, k, v string) error {
 		return nil
 	}
 	switch k {
+	case "password":
+		// Like libpq's ?password=; never forwarded as a session variable.
+		cfg.Passwd = v
 	case "parseTime", "loc":
 		return nil // always true / UTC: gormkit stores UTC times
 	case "tls":
