@@ -253,3 +253,37 @@ func TestObserverSeesStatementContext(t *testing.T) {
 	require.NoError(t, db.Gorm.WithContext(ctx).Exec("SELECT 1").Error)
 	require.Equal(t, []any{"request-7"}, got)
 }
+
+// A unique violation must not carry the duplicated value into events and
+// logs: MySQL quotes it in the error text ("Duplicate entry '…'"). GORM's
+// TranslateError (on in gormkit's default config) hides it too, so the
+// test runs with a plain *gorm.Config.
+func TestPluginErrorEventsHideValues(t *testing.T) {
+	for _, b := range testdb.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			db := testdb.Open(t, b, gormkit.Config{Gorm: &gorm.Config{}})
+			testPluginErrorEventHidesValues(t, db)
+		})
+	}
+}
+
+func testPluginErrorEventHidesValues(t *testing.T, db *gormkit.DB) {
+	rec, table := setupPlugin(t, db)
+	require.NoError(t, db.Gorm.Exec("CREATE UNIQUE INDEX "+table+"_secret ON "+table+" (secret)").Error)
+	require.NoError(t, db.Gorm.Table(table).Create(&pluginItem{Name: "a", Secret: secret}).Error)
+	rec.Reset()
+
+	err := db.Gorm.Table(table).Create(&pluginItem{Name: "b", Secret: secret}).Error
+	require.Error(t, err)
+	events := rec.Events()
+	require.NotEmpty(t, events)
+	var failed *callbacks.QueryEvent
+	for i := range events {
+		if events[i].Err != nil {
+			failed = &events[i]
+		}
+	}
+	require.NotNil(t, failed, "the violation is an error event")
+	require.NotContains(t, failed.Err.Error(), secret)
+	require.ErrorIs(t, failed.Err, err, "the driver's error is still reachable")
+}

@@ -43,6 +43,9 @@ type QueryEvent struct {
 	// Duration is the time from the before to the after callback.
 	Duration time.Duration
 	// Err is the statement's error; gorm.ErrRecordNotFound is not reported.
+	// Without WithParamValues, values a driver quotes in its error text
+	// (MySQL's "Duplicate entry '…'") read as '?'; errors.Is and errors.As
+	// still reach the driver's error.
 	Err error
 	// Port and Provider name the database handle (e.g. "db",
 	// "gormkit-postgres").

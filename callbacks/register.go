@@ -101,20 +101,22 @@ func (cfg Config) after(op Operation) func(*gorm.DB) {
 
 // emit completes e with what cfg says and hands it to cfg's observers: it
 // sets Port and Provider, keeps a copy of Params only when ParamValues is
-// on, and drops gorm.ErrRecordNotFound, which is not an error event. Both
+// on (otherwise it also removes values a driver quoted in the error text),
+// and drops gorm.ErrRecordNotFound, which is not an error event. Both
 // the after hooks and Report use it.
 func (cfg Config) emit(ctx context.Context, e QueryEvent) {
 	if len(cfg.Observers) == 0 {
 		return
 	}
 	e.Port, e.Provider = cfg.Port, cfg.Provider
+	if errors.Is(e.Err, gorm.ErrRecordNotFound) {
+		e.Err = nil
+	}
 	if cfg.ParamValues {
 		e.Params = append([]any(nil), e.Params...)
 	} else {
 		e.Params = nil
-	}
-	if errors.Is(e.Err, gorm.ErrRecordNotFound) {
-		e.Err = nil
+		e.Err = redactValues(e.Err) // drivers quote values in some errors
 	}
 	if ctx == nil {
 		ctx = context.Background()
