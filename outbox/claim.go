@@ -185,14 +185,21 @@ func scanClaimed(rows *sql.Rows) ([]claimedRow, error) {
 		}
 		r.msg.Payload = json.RawMessage(payload)
 		r.msg.AvailableAt, r.msg.CreatedAt = available.t, created.t
-		if len(headers) > 0 && string(headers) != "null" {
-			if err := json.Unmarshal(headers, &r.msg.Headers); err != nil {
-				r.msg.headerErr = fmt.Errorf("outbox: headers of message %s are not a JSON object of strings: %w", r.msg.ID, err)
-			}
-		}
+		r.msg.decodeHeaders(headers)
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// decodeHeaders sets m.Headers from the stored headers, or m.headerErr when
+// they are not a JSON object of strings.
+func (m *Message) decodeHeaders(headers models.JSON) {
+	if len(headers) == 0 || string(headers) == "null" {
+		return
+	}
+	if err := json.Unmarshal(headers, &m.Headers); err != nil {
+		m.headerErr = fmt.Errorf("outbox: headers of message %s are not a JSON object of strings: %w", m.ID, err)
+	}
 }
 
 // dbTime scans a time column from any driver: time.Time from PostgreSQL
@@ -230,11 +237,83 @@ func (d *dbTime) Scan(src any) error {
 	default:
 		return fmt.Errorf("outbox: cannot scan %T as a time", src)
 	}
+	t, err := parseSQLiteTime(s)
+	if err != nil {
+		return err
+	}
+	*d = dbTime{t: t, valid: true}
+	return nil
+}
+
+// parseSQLiteTime parses a time as SQLite drivers write it, in UTC.
+func parseSQLiteTime(s string) (time.Time, error) {
+	if t, ok := parseTimeFast(s); ok {
+		return t, nil
+	}
 	for _, layout := range sqliteTimeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			*d = dbTime{t: t.UTC(), valid: true}
-			return nil
+			return t.UTC(), nil
 		}
 	}
-	return fmt.Errorf("outbox: cannot parse time %q", s)
+	return time.Time{}, fmt.Errorf("outbox: cannot parse time %q", s)
+}
+
+// parseTimeFast parses the form both SQLite drivers write,
+// "2006-01-02 15:04:05.999999999-07:00" (or with "T", "Z" or no zone),
+// without time.Parse's layout interpretation; ok is false for anything
+// else, which parseSQLiteTime then hands to time.Parse.
+func parseTimeFast(s string) (time.Time, bool) {
+	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	ok := true
+	num := func(digits string) int {
+		n := 0
+		for i := 0; i < len(digits); i++ {
+			c := digits[i]
+			if c < '0' || c > '9' {
+				ok = false
+				return 0
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	year, month, day := num(s[0:4]), num(s[5:7]), num(s[8:10])
+	hour, minute, sec := num(s[11:13]), num(s[14:16]), num(s[17:19])
+	rest, nsec := s[19:], 0
+	if len(rest) > 0 && rest[0] == '.' {
+		i := 1
+		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+			i++
+		}
+		frac := rest[1:i]
+		if len(frac) == 0 || len(frac) > 9 {
+			return time.Time{}, false
+		}
+		nsec = num(frac)
+		for range 9 - len(frac) {
+			nsec *= 10
+		}
+		rest = rest[i:]
+	}
+	offset := 0
+	switch {
+	case rest == "" || rest == "Z":
+	case len(rest) == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':':
+		offset = (num(rest[1:3])*60 + num(rest[4:6])) * 60
+		if rest[0] == '-' {
+			offset = -offset
+		}
+	default:
+		return time.Time{}, false
+	}
+	if !ok || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59 || sec > 59 {
+		return time.Time{}, false
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
+	if t.Day() != day {
+		return time.Time{}, false // e.g. February 30: time.Parse rejects it
+	}
+	return t.Add(-time.Duration(offset) * time.Second), true
 }
