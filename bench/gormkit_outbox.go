@@ -123,6 +123,17 @@ func (g *gormkitOutbox) expectOutbox(ctx context.Context, pending, delivered int
 	return nil
 }
 
+// createOrder is the business insert every GORM contender runs: one order
+// row through GORM on tx, whose ID it records in o.
+func createOrder(tx *gorm.DB, table string, o *orderPlaced) error {
+	row := order{Customer: o.Customer, Amount: o.Amount, CreatedAt: time.Now()}
+	if err := tx.Table(table).Create(&row).Error; err != nil {
+		return err
+	}
+	o.OrderID = row.ID
+	return nil
+}
+
 func orderMessage(o orderPlaced) outbox.NewMessage {
 	return outbox.NewMessage{Kind: outbox.KindJob, Name: o.Kind(), Payload: o}
 }
@@ -140,11 +151,9 @@ func (b *bench) gormkitEnqueue(name string, s dbSpec) *contender {
 			return parallel(ctx, n, b.o.workers, func(ctx context.Context, _, i int) error {
 				return g.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 					o := newOrder(i)
-					row := order{Customer: o.Customer, Amount: o.Amount, CreatedAt: time.Now()}
-					if err := tx.Table(g.orders).Create(&row).Error; err != nil {
+					if err := createOrder(tx, g.orders, &o); err != nil {
 						return err
 					}
-					o.OrderID = row.ID
 					_, err := g.box.EnqueueTx(ctx, tx, orderMessage(o))
 					return err
 				})
@@ -163,11 +172,9 @@ type orderPorts struct {
 }
 
 func (p orderPorts) place(o orderPlaced) error {
-	row := order{Customer: o.Customer, Amount: o.Amount, CreatedAt: time.Now()}
-	if err := p.tx.Table(p.table).Create(&row).Error; err != nil {
+	if err := createOrder(p.tx, p.table, &o); err != nil {
 		return err
 	}
-	o.OrderID = row.ID
 	p.events.Record(gormkit.Event{Name: o.Kind(), Payload: o})
 	return nil
 }
@@ -212,7 +219,7 @@ func (b *bench) gormBusinessOnly(name string, s dbSpec) *contender {
 			return parallel(ctx, n, b.o.workers, func(ctx context.Context, _, i int) error {
 				return g.db.Gorm.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 					o := newOrder(i)
-					return tx.Table(g.orders).Create(&order{Customer: o.Customer, Amount: o.Amount, CreatedAt: time.Now()}).Error
+					return createOrder(tx, g.orders, &o)
 				})
 			})
 		},

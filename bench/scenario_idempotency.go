@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -30,9 +29,8 @@ type placeResult struct {
 // placeOrder is the trivial command: one INSERT with GORM on db.
 func placeOrder(ctx context.Context, db *gorm.DB, table string, i int) (placeResult, error) {
 	o := newOrder(i)
-	row := order{Customer: o.Customer, Amount: o.Amount, CreatedAt: time.Now()}
-	err := db.WithContext(ctx).Table(table).Create(&row).Error
-	return placeResult{OrderID: row.ID}, err
+	err := createOrder(db.WithContext(ctx), table, &o)
+	return placeResult{OrderID: o.OrderID}, err
 }
 
 // idempotency runs scenario 4 on every dialect: idempotency.Run around a
