@@ -3,8 +3,6 @@ package outbox
 import (
 	"context"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -30,29 +28,7 @@ type stmtText struct {
 }
 
 func newStmt(d dialect.Name, q string) stmtText {
-	return stmtText{gorm: q, native: nativePlaceholders(d, q)}
-}
-
-// nativePlaceholders rewrites the "?" of q as PostgreSQL's $1, $2, …; the
-// other dialects' drivers take "?". The outbox's statements have no "?"
-// inside literals or identifiers (table names are validated).
-func nativePlaceholders(d dialect.Name, q string) string {
-	if d != dialect.Postgres || !strings.Contains(q, "?") {
-		return q
-	}
-	var b strings.Builder
-	b.Grow(len(q) + strings.Count(q, "?")*3)
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] != '?' {
-			b.WriteByte(q[i])
-			continue
-		}
-		n++
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
-	}
-	return b.String()
+	return stmtText{gorm: q, native: d.NativePlaceholders(q)}
 }
 
 // exec runs s with args on db and returns the rows affected, as

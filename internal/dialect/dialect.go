@@ -8,6 +8,7 @@ package dialect
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
@@ -74,4 +75,27 @@ func IsRetryable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
+}
+
+// NativePlaceholders rewrites the "?" placeholders of q as the driver's own:
+// $1, $2, … on PostgreSQL, unchanged elsewhere. It is for statements run
+// straight on a connection pool, past GORM, which otherwise does this
+// rewrite; q must have no "?" inside literals or identifiers.
+func (n Name) NativePlaceholders(q string) string {
+	if n != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + strings.Count(q, "?")*3)
+	i := 0
+	for _, part := range strings.SplitAfter(q, "?") {
+		if !strings.HasSuffix(part, "?") {
+			b.WriteString(part)
+			continue
+		}
+		i++
+		b.WriteString(part[:len(part)-1])
+		b.WriteString("$" + strconv.Itoa(i))
+	}
+	return b.String()
 }
